@@ -1,0 +1,185 @@
+//! The crate's error type.
+//!
+//! Errors say what was wrong and where (which asset, which table, which column, which file), and are
+//! split into what the caller did wrong ([`Error::is_user_error`]) and internal or environmental
+//! faults.
+
+use std::path::PathBuf;
+
+/// Result alias used throughout pluginlake.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in pluginlake.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An asset key that cannot be mapped to a DuckLake `schema.table`.
+    #[error("asset key {key} cannot be mapped to a DuckLake table: {reason}")]
+    InvalidKey {
+        /// The key as the user wrote it.
+        key: String,
+        /// Why it cannot be mapped.
+        reason: String,
+    },
+
+    /// Data handed to the IO manager that cannot be stored as given (no columns, duplicate column
+    /// names, ...). Nothing was written.
+    #[error("cannot store into {table}: {reason}")]
+    InvalidData {
+        /// The target table (`schema.table`).
+        table: String,
+        /// What is wrong with the data.
+        reason: String,
+    },
+
+    /// A column whose type DuckLake cannot store. Nothing was written.
+    #[error(
+        "cannot store column {column:?} into {table}: DuckLake cannot store Arrow type {data_type} ({hint})"
+    )]
+    UnsupportedType {
+        /// The target table (`schema.table`).
+        table: String,
+        /// The offending column (a dotted path for nested fields).
+        column: String,
+        /// The Arrow type of the column.
+        data_type: String,
+        /// How to fix it.
+        hint: String,
+    },
+
+    /// A table that was asked for does not exist (at the requested snapshot).
+    #[error("table {table} does not exist in the lake{at}", at = .snapshot.map(|s| format!(" at snapshot {s}")).unwrap_or_default())]
+    TableNotFound {
+        /// The table (`schema.table`).
+        table: String,
+        /// The snapshot asked for, if any.
+        snapshot: Option<i64>,
+    },
+
+    /// Bad configuration (environment variable, config file or builder value).
+    #[error("invalid configuration: {0}")]
+    Config(String),
+
+    /// No provisioning step could provide a DuckDB extension.
+    #[error(transparent)]
+    Extension(#[from] crate::lake::extensions::ProvisionError),
+
+    /// A DuckDB call failed.
+    #[error("DuckDB failed while {context}: {source}")]
+    DuckDb {
+        /// What pluginlake was doing.
+        context: String,
+        /// DuckDB's error.
+        #[source]
+        source: duckdb::Error,
+    },
+
+    /// A polars operation failed.
+    #[error("polars failed while {context}: {source}")]
+    Polars {
+        /// What pluginlake was doing.
+        context: String,
+        /// Polars' error.
+        #[source]
+        source: polars::error::PolarsError,
+    },
+
+    /// An Arrow operation failed.
+    #[error("arrow failed while {context}: {source}")]
+    Arrow {
+        /// What pluginlake was doing.
+        context: String,
+        /// Arrow's error.
+        #[source]
+        source: arrow::error::ArrowError,
+    },
+
+    /// A file system operation failed.
+    #[error("I/O error on {}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A blocking task was cancelled or panicked.
+    #[error("background task failed: {0}")]
+    Task(String),
+}
+
+impl Error {
+    /// True when the error was caused by the caller's input or configuration (a client error, 4xx
+    /// in HTTP terms), false for faults of the environment or of pluginlake itself.
+    pub fn is_user_error(&self) -> bool {
+        matches!(
+            self,
+            Error::InvalidKey { .. }
+                | Error::InvalidData { .. }
+                | Error::UnsupportedType { .. }
+                | Error::TableNotFound { .. }
+                | Error::Config(_)
+        )
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Lets type handlers use `?` on polars results.
+impl From<polars::error::PolarsError> for Error {
+    fn from(source: polars::error::PolarsError) -> Self {
+        Error::Polars {
+            context: "running a type handler".into(),
+            source,
+        }
+    }
+}
+
+/// Lets type handlers use `?` on Arrow results.
+impl From<arrow::error::ArrowError> for Error {
+    fn from(source: arrow::error::ArrowError) -> Self {
+        Error::Arrow {
+            context: "running a type handler".into(),
+            source,
+        }
+    }
+}
+
+/// Attach context to errors of the libraries pluginlake calls.
+pub(crate) trait Context<T> {
+    /// Wrap the error with a description of what was being done.
+    fn context(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> Context<T> for std::result::Result<T, duckdb::Error> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|source| Error::DuckDb {
+            context: what(),
+            source,
+        })
+    }
+}
+
+impl<T> Context<T> for std::result::Result<T, polars::error::PolarsError> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|source| Error::Polars {
+            context: what(),
+            source,
+        })
+    }
+}
+
+impl<T> Context<T> for std::result::Result<T, arrow::error::ArrowError> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|source| Error::Arrow {
+            context: what(),
+            source,
+        })
+    }
+}

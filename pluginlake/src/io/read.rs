@@ -1,0 +1,57 @@
+//! Reading a table (or some of its columns, or an earlier snapshot) as Arrow record batches.
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+
+use super::LoadOptions;
+use crate::error::{Context, Error, Result};
+use crate::lake::sql::{self, TableRef};
+use crate::lake::Lake;
+
+pub(crate) fn read_table(
+    lake: &Lake,
+    table: &TableRef,
+    options: &LoadOptions,
+    string_views: bool,
+) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    if let Some(columns) = &options.columns {
+        if columns.is_empty() {
+            return Err(Error::InvalidData {
+                table: table.to_string(),
+                reason: "no columns asked for; pass None to read them all".into(),
+            });
+        }
+    }
+    let conn = lake.connection()?;
+    if string_views {
+        conn.execute_batch(&sql::set("produce_arrow_string_view", "true"))
+            .context(|| "asking DuckDB for Arrow string views".into())?;
+    }
+    let query = sql::select(lake.name(), table, options.columns.as_deref(), options.snapshot);
+    let what = || match options.snapshot {
+        Some(s) => format!("reading {table} at snapshot {s}"),
+        None => format!("reading {table}"),
+    };
+    let mut stmt = match conn.prepare(&query) {
+        Ok(stmt) => stmt,
+        Err(e) if is_missing_table(&e) => {
+            return Err(Error::TableNotFound {
+                table: table.to_string(),
+                snapshot: options.snapshot,
+            })
+        }
+        Err(e) => return Err(e).context(what),
+    };
+    stmt.execute([]).context(what)?;
+    let schema = stmt.schema();
+    let mut batches = Vec::new();
+    while let Some(chunk) = stmt.step().context(what)? {
+        batches.push(RecordBatch::from(&chunk));
+    }
+    Ok((schema, batches))
+}
+
+fn is_missing_table(e: &duckdb::Error) -> bool {
+    let msg = e.to_string();
+    msg.contains("Catalog Error") && msg.contains("does not exist")
+}

@@ -1,0 +1,265 @@
+//! One materialization = one DuckLake snapshot that replaces the table's contents.
+//!
+//! Creating the schema, (re)creating the table and filling it happen in one transaction, so
+//! concurrent readers see the old rows or the new rows, never an empty or partial table.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Instant;
+
+use arrow::array::{RecordBatch, RecordBatchIterator};
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow::ffi_stream::FFI_ArrowArrayStream;
+
+use super::parquet::{self, WrittenFile};
+use super::{convert, Materialization, Staged, WriteOptions, WritePath};
+use crate::error::{Context, Error, Result};
+use crate::lake::database::RawConnection;
+use crate::lake::key::AssetKey;
+use crate::lake::sql::{self, ColumnDef, Ident, TableRef};
+use crate::lake::Lake;
+
+/// Author recorded on every snapshot pluginlake commits.
+pub const COMMIT_AUTHOR: &str = "pluginlake";
+
+/// How the table is filled inside the transaction.
+enum Fill {
+    Arrow(SchemaRef, Vec<RecordBatch>),
+    Files(Vec<WrittenFile>),
+}
+
+pub(crate) fn write_table(
+    lake: &Lake,
+    key: &AssetKey,
+    table: &TableRef,
+    staged: Staged,
+    options: &WriteOptions,
+) -> Result<Materialization> {
+    let started = Instant::now();
+    let (schema, rows, bytes) = match &staged {
+        Staged::Frame(df) => (convert::dataframe_schema(df)?, df.height(), df.estimated_size()),
+        Staged::Batches(schema, batches) => (
+            schema.clone(),
+            batches.iter().map(RecordBatch::num_rows).sum(),
+            batches.iter().map(RecordBatch::get_array_memory_size).sum(),
+        ),
+    };
+    let columns = table_columns(table, &schema)?;
+
+    let fill = if bytes >= lake.config().fast_path_min_bytes {
+        parquet_fill(lake, table, staged)?
+    } else {
+        match staged {
+            Staged::Frame(df) => {
+                let (schema, batches) = convert::dataframe_to_batches(df)?;
+                Fill::Arrow(schema, batches)
+            }
+            Staged::Batches(schema, batches) => Fill::Arrow(schema, batches),
+        }
+    };
+    let path = match fill {
+        Fill::Arrow(..) => WritePath::DuckDb,
+        Fill::Files(_) => WritePath::Parquet,
+    };
+
+    let write_id = uuid::Uuid::now_v7();
+    let extra_info = serde_json::json!({
+        "asset": key.to_string(),
+        "asset_key": key.parts(),
+        "run_id": options.run_id,
+        "write_id": write_id.to_string(),
+        "rows": rows,
+    })
+    .to_string();
+    let message = format!("materialize {key}");
+
+    let conn = lake.raw_connection()?;
+    if let Err(e) = commit(&conn, lake.name(), table, &columns, &fill, &message, &extra_info, write_id) {
+        // Nothing references files of a failed write: remove them.
+        if let Fill::Files(files) = &fill {
+            for f in files {
+                let _ = std::fs::remove_file(&f.path);
+            }
+        }
+        return Err(e);
+    }
+    drop(conn);
+
+    let (snapshot_id, parquet_bytes) = snapshot_of_write(lake, table, &extra_info)?;
+    let m = Materialization {
+        key: key.clone(),
+        table: table.to_string(),
+        snapshot_id,
+        rows: rows as u64,
+        columns: columns.into_iter().map(Into::into).collect(),
+        parquet_bytes,
+        path,
+        duration: started.elapsed(),
+        run_id: options.run_id.clone(),
+    };
+    tracing::info!(
+        asset = %key, %table, snapshot = snapshot_id, rows = m.rows, bytes = parquet_bytes,
+        path = ?m.path, ms = m.duration.as_secs_f64() * 1e3, "materialized"
+    );
+    Ok(m)
+}
+
+/// Write the data as Parquet into the data path; batches polars cannot take go through DuckDB.
+fn parquet_fill(lake: &Lake, table: &TableRef, staged: Staged) -> Result<Fill> {
+    let mut df = match staged {
+        Staged::Frame(df) => df,
+        Staged::Batches(schema, batches) => match convert::batches_to_dataframe(&schema, &batches) {
+            Ok(df) => df,
+            Err(e) => {
+                tracing::debug!(%table, error = %e, "polars cannot take these batches; writing through DuckDB");
+                return Ok(Fill::Arrow(schema, batches));
+            }
+        },
+    };
+    Ok(Fill::Files(vec![parquet::write_file(lake.data_path(), table, &mut df)?]))
+}
+
+/// How often a write is retried when DuckLake 1.5.5 fails its commit with "Failed to get path for
+/// schema with id ... - schema not found in metadata catalog". DuckLake raises this spuriously when a
+/// table is replaced while another connection reads it (reproduced with DuckDB's own Python client);
+/// the failed commit changes nothing and the same transaction succeeds when run again (measured:
+/// 8 of 40 replaces under a busy reader needed a second attempt, none a third).
+const SPURIOUS_COMMIT_RETRIES: usize = 5;
+
+fn is_spurious_commit_failure(e: &Error) -> bool {
+    let msg = e.to_string();
+    msg.contains("Failed to get path for schema with id") && msg.contains("not found in metadata catalog")
+}
+
+#[allow(clippy::too_many_arguments)]
+fn commit(
+    conn: &RawConnection,
+    catalog: &Ident,
+    table: &TableRef,
+    columns: &[ColumnDef],
+    fill: &Fill,
+    message: &str,
+    extra_info: &str,
+    write_id: uuid::Uuid,
+) -> Result<()> {
+    let mut attempt = 1;
+    loop {
+        match commit_once(conn, catalog, table, columns, fill, message, extra_info, write_id) {
+            Err(e) if attempt < SPURIOUS_COMMIT_RETRIES && is_spurious_commit_failure(&e) => {
+                tracing::debug!(%table, attempt, "DuckLake commit failed spuriously; retrying");
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn commit_once(
+    conn: &RawConnection,
+    catalog: &Ident,
+    table: &TableRef,
+    columns: &[ColumnDef],
+    fill: &Fill,
+    message: &str,
+    extra_info: &str,
+    write_id: uuid::Uuid,
+) -> Result<()> {
+    let run = |sql: &str, what: &str| conn.execute(sql).context(|| format!("{what} {table}"));
+    let fill_sql = match fill {
+        Fill::Files(files) => {
+            let paths: Vec<&Path> = files.iter().map(|f| f.path.as_path()).collect();
+            sql::add_data_files(catalog, table, &paths)?
+        }
+        Fill::Arrow(..) => String::new(),
+    };
+    // An Arrow stream is registered as a temporary view before the transaction starts (a DuckDB
+    // transaction writes to one database only: the lake), and dropped after it ends.
+    let arrow = match fill {
+        Fill::Files(_) => None,
+        Fill::Arrow(schema, batches) => {
+            let view = Ident::new(&format!("__pluginlake_arrow_{}", write_id.simple()))
+                .expect("a valid identifier");
+            let reader = RecordBatchIterator::new(batches.clone().into_iter().map(Ok), schema.clone());
+            // Boxed: DuckDB keeps a pointer to the stream, so its address must not change.
+            let mut stream = Box::new(FFI_ArrowArrayStream::new(Box::new(reader)));
+            conn.register_arrow_stream(&view, &mut stream)
+                .context(|| format!("scanning the data for {table}"))?;
+            Some((view, stream))
+        }
+    };
+    let transaction = || {
+        run("BEGIN TRANSACTION", "starting the write of")?;
+        run(&sql::create_schema(catalog, table), "creating the schema of")?;
+        run(&sql::create_or_replace_table(catalog, table, columns), "creating")?;
+        match &arrow {
+            Some((view, _)) => run(&sql::insert_from_view(catalog, table, view), "inserting into")?,
+            None => run(&fill_sql, "registering Parquet files in")?,
+        }
+        run(
+            &sql::set_commit_message(catalog, COMMIT_AUTHOR, message, extra_info),
+            "tagging the snapshot of",
+        )?;
+        run("COMMIT", "committing")
+    };
+    let result = transaction();
+    if result.is_err() {
+        let _ = conn.execute("ROLLBACK");
+    }
+    if let Some((view, stream)) = arrow {
+        let _ = conn.execute(&sql::drop_view(&view));
+        drop(stream);
+    }
+    result
+}
+
+/// The snapshot a write committed (found by its unique commit info) and the bytes of Parquet the
+/// table holds in it (all written by this write, as the write replaced the table).
+fn snapshot_of_write(lake: &Lake, table: &TableRef, extra_info: &str) -> Result<(i64, u64)> {
+    let conn = lake.connection()?;
+    let snapshot: i64 = conn
+        .query_row(&sql::snapshot_by_extra_info(lake.name()), [extra_info], |r| r.get(0))
+        .context(|| "finding the snapshot just committed".into())?;
+    let bytes: i64 = conn
+        .query_row(&sql::table_file_bytes(lake.name(), table), [snapshot], |r| r.get(0))
+        .context(|| format!("summing the files of snapshot {snapshot}"))?;
+    Ok((snapshot, bytes.max(0) as u64))
+}
+
+/// Validate the schema for storage and map it to DuckLake columns. Nothing is written when this
+/// fails.
+fn table_columns(table: &TableRef, schema: &Schema) -> Result<Vec<ColumnDef>> {
+    let invalid = |reason: String| Error::InvalidData {
+        table: table.to_string(),
+        reason,
+    };
+    if schema.fields().is_empty() {
+        return Err(invalid("the frame is empty: it has no columns".into()));
+    }
+    let mut seen = HashSet::new();
+    for f in schema.fields() {
+        if f.name().is_empty() {
+            return Err(invalid("a column has an empty name".into()));
+        }
+        if f.name().contains('\0') {
+            return Err(invalid(format!("column {:?} has a NUL character in its name", f.name())));
+        }
+        // DuckDB matches column names case-insensitively.
+        if !seen.insert(f.name().to_lowercase()) {
+            return Err(invalid(format!(
+                "duplicate column name {:?} (names are case-insensitive in DuckLake); rename one",
+                f.name()
+            )));
+        }
+    }
+    schema
+        .fields()
+        .iter()
+        .map(|f| {
+            Ok(ColumnDef {
+                name: f.name().clone(),
+                sql_type: sql::column_type(table, f)?,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,452 @@
+//! The one place where pluginlake builds SQL.
+//!
+//! Identifiers are validated ([`Ident`]) or quoted ([`quote_ident`]) here, string values are
+//! quoted as literals here ([`quote_literal`]), and Arrow types are mapped to DuckLake column types
+//! here ([`column_type`]). No other module formats SQL from user input.
+
+use std::fmt::{self, Write as _};
+use std::path::Path;
+
+use arrow::datatypes::{DataType, Field, TimeUnit};
+
+use crate::error::{Error, Result};
+
+/// Longest identifier accepted (PostgreSQL's limit, so every catalog backend can hold it).
+pub const MAX_IDENT_LEN: usize = 63;
+
+/// A validated schema or table name: ASCII letters, digits and `_`, not starting with a digit,
+/// at most [`MAX_IDENT_LEN`] bytes. Such names are safe as directory names under the data path
+/// and need no case folding in any catalog backend.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Ident(String);
+
+impl Ident {
+    /// Validate a name.
+    pub fn new(name: &str) -> std::result::Result<Self, String> {
+        if name.is_empty() {
+            return Err("an identifier cannot be empty".into());
+        }
+        if name.len() > MAX_IDENT_LEN {
+            return Err(format!(
+                "{name:?} is longer than {MAX_IDENT_LEN} characters"
+            ));
+        }
+        if name.starts_with(|c: char| c.is_ascii_digit()) {
+            return Err(format!("{name:?} starts with a digit"));
+        }
+        if let Some(bad) = name
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '_'))
+        {
+            return Err(format!(
+                "{name:?} contains {bad:?}; use ASCII letters, digits and '_'"
+            ));
+        }
+        Ok(Ident(name.to_owned()))
+    }
+
+    /// The name as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The name quoted for SQL.
+    pub fn quoted(&self) -> String {
+        quote_ident(&self.0)
+    }
+}
+
+impl fmt::Display for Ident {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A DuckLake table: schema and table name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TableRef {
+    schema: Ident,
+    table: Ident,
+}
+
+impl TableRef {
+    /// A table from validated names.
+    pub fn new(schema: Ident, table: Ident) -> Self {
+        TableRef { schema, table }
+    }
+
+    /// Parse `schema.table` (or `table`, meaning `main.table`).
+    pub fn parse(s: &str) -> Result<Self> {
+        let (schema, table) = s.split_once('.').unwrap_or(("main", s));
+        let wrap = |e: String| Error::Config(format!("invalid table name {s:?}: {e}"));
+        Ok(TableRef::new(
+            Ident::new(schema).map_err(wrap)?,
+            Ident::new(table).map_err(wrap)?,
+        ))
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> &Ident {
+        &self.schema
+    }
+
+    /// The table name.
+    pub fn table(&self) -> &Ident {
+        &self.table
+    }
+
+    /// The fully qualified, quoted name inside the attached catalog `catalog`.
+    pub fn qualified(&self, catalog: &Ident) -> String {
+        format!(
+            "{}.{}.{}",
+            catalog.quoted(),
+            self.schema.quoted(),
+            self.table.quoted()
+        )
+    }
+}
+
+impl fmt::Display for TableRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.schema, self.table)
+    }
+}
+
+/// Quote any string as a SQL identifier (`"` doubled). Used for column names, which may hold any
+/// character but NUL.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Quote a string as a SQL string literal (`'` doubled).
+pub fn quote_literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+/// Quote a path as a SQL string literal. Paths must be valid UTF-8.
+pub fn quote_path(path: &Path) -> Result<String> {
+    let s = path.to_str().ok_or_else(|| {
+        Error::Config(format!("path {} is not valid UTF-8", path.display()))
+    })?;
+    Ok(quote_literal(s))
+}
+
+/// The DuckLake column type for an Arrow type, or an error naming the column and how to fix it.
+pub fn column_type(table: &TableRef, field: &Field) -> Result<String> {
+    column_type_at(table, field.name(), field.data_type())
+}
+
+fn column_type_at(table: &TableRef, path: &str, dt: &DataType) -> Result<String> {
+    let unsupported = |hint: &str| Error::UnsupportedType {
+        table: table.to_string(),
+        column: path.to_owned(),
+        data_type: dt.to_string(),
+        hint: hint.to_owned(),
+    };
+    Ok(match dt {
+        DataType::Boolean => "BOOLEAN".into(),
+        DataType::Int8 => "TINYINT".into(),
+        DataType::Int16 => "SMALLINT".into(),
+        DataType::Int32 => "INTEGER".into(),
+        DataType::Int64 => "BIGINT".into(),
+        DataType::UInt8 => "UTINYINT".into(),
+        DataType::UInt16 => "USMALLINT".into(),
+        DataType::UInt32 => "UINTEGER".into(),
+        DataType::UInt64 => "UBIGINT".into(),
+        DataType::Float32 => "FLOAT".into(),
+        DataType::Float64 => "DOUBLE".into(),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "VARCHAR".into(),
+        DataType::Binary
+        | DataType::LargeBinary
+        | DataType::BinaryView
+        | DataType::FixedSizeBinary(_) => "BLOB".into(),
+        DataType::Date32 | DataType::Date64 => "DATE".into(),
+        DataType::Time32(_) | DataType::Time64(TimeUnit::Microsecond) => "TIME".into(),
+        DataType::Time64(_) => "TIME_NS".into(),
+        DataType::Timestamp(_, Some(_)) => "TIMESTAMPTZ".into(),
+        DataType::Timestamp(TimeUnit::Second, None) => "TIMESTAMP_S".into(),
+        DataType::Timestamp(TimeUnit::Millisecond, None) => "TIMESTAMP_MS".into(),
+        DataType::Timestamp(TimeUnit::Microsecond, None) => "TIMESTAMP".into(),
+        DataType::Timestamp(TimeUnit::Nanosecond, None) => "TIMESTAMP_NS".into(),
+        DataType::Duration(_) | DataType::Interval(_) => "INTERVAL".into(),
+        DataType::Decimal32(p, s) | DataType::Decimal64(p, s) | DataType::Decimal128(p, s) => {
+            decimal(*p, *s).ok_or_else(|| unsupported("DECIMAL precision must be 1..=38"))?
+        }
+        DataType::Decimal256(p, s) => decimal(*p, *s)
+            .ok_or_else(|| unsupported("DECIMAL precision above 38 is not supported; cast to a string or float"))?,
+        DataType::List(child)
+        | DataType::LargeList(child)
+        | DataType::ListView(child)
+        | DataType::LargeListView(child)
+        | DataType::FixedSizeList(child, _) => {
+            format!("{}[]", column_type_at(table, &format!("{path}[]"), child.data_type())?)
+        }
+        DataType::Struct(fields) => {
+            if fields.is_empty() {
+                return Err(unsupported("a struct needs at least one field"));
+            }
+            let mut out = String::from("STRUCT(");
+            for (i, f) in fields.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                let child = column_type_at(table, &format!("{path}.{}", f.name()), f.data_type())?;
+                write!(out, "{} {child}", quote_ident(f.name())).expect("write to String");
+            }
+            out.push(')');
+            out
+        }
+        DataType::Map(entries, _) => match entries.data_type() {
+            DataType::Struct(kv) if kv.len() == 2 => format!(
+                "MAP({}, {})",
+                column_type_at(table, &format!("{path}.key"), kv[0].data_type())?,
+                column_type_at(table, &format!("{path}.value"), kv[1].data_type())?
+            ),
+            _ => return Err(unsupported("malformed map type")),
+        },
+        DataType::Dictionary(_, values) => column_type_at(table, path, values)?,
+        DataType::Null => {
+            return Err(unsupported(
+                "the column has no type (all values null and no type given); cast it to a concrete type",
+            ))
+        }
+        DataType::Float16 => return Err(unsupported("cast half floats to Float32")),
+        DataType::Union(_, _) => {
+            return Err(unsupported("DuckLake has no union type; split it into separate columns"))
+        }
+        DataType::RunEndEncoded(_, _) => {
+            return Err(unsupported("decode run-end encoded arrays before storing"))
+        }
+    })
+}
+
+fn decimal(p: u8, s: i8) -> Option<String> {
+    (1..=38).contains(&p).then(|| format!("DECIMAL({p}, {})", s.max(0)))
+}
+
+/// A column of a table to be created.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ColumnDef {
+    /// Column name, unquoted.
+    pub name: String,
+    /// DuckLake/DuckDB type, as SQL.
+    pub sql_type: String,
+}
+
+/// `CREATE SCHEMA IF NOT EXISTS catalog.schema`
+pub fn create_schema(catalog: &Ident, table: &TableRef) -> String {
+    format!(
+        "CREATE SCHEMA IF NOT EXISTS {}.{}",
+        catalog.quoted(),
+        table.schema().quoted()
+    )
+}
+
+/// `CREATE OR REPLACE TABLE catalog.schema.table (columns...)`
+pub fn create_or_replace_table(catalog: &Ident, table: &TableRef, columns: &[ColumnDef]) -> String {
+    let cols: Vec<String> = columns
+        .iter()
+        .map(|c| format!("{} {}", quote_ident(&c.name), c.sql_type))
+        .collect();
+    format!(
+        "CREATE OR REPLACE TABLE {} ({})",
+        table.qualified(catalog),
+        cols.join(", ")
+    )
+}
+
+/// `INSERT INTO catalog.schema.table SELECT * FROM view` where `view` is a name pluginlake chose.
+pub fn insert_from_view(catalog: &Ident, table: &TableRef, view: &Ident) -> String {
+    format!(
+        "INSERT INTO {} SELECT * FROM {}",
+        table.qualified(catalog),
+        view.quoted()
+    )
+}
+
+/// `DROP VIEW IF EXISTS view`
+pub fn drop_view(view: &Ident) -> String {
+    format!("DROP VIEW IF EXISTS {}", view.quoted())
+}
+
+/// `CALL ducklake_add_data_files(catalog, table, [files], schema => schema)`
+pub fn add_data_files(catalog: &Ident, table: &TableRef, files: &[&Path]) -> Result<String> {
+    let list: Vec<String> = files.iter().map(|f| quote_path(f)).collect::<Result<_>>()?;
+    Ok(format!(
+        "CALL ducklake_add_data_files({}, {}, [{}], schema => {})",
+        quote_literal(catalog.as_str()),
+        quote_literal(table.table().as_str()),
+        list.join(", "),
+        quote_literal(table.schema().as_str())
+    ))
+}
+
+/// `CALL catalog.set_commit_message(author, message, extra_info => extra)`
+pub fn set_commit_message(catalog: &Ident, author: &str, message: &str, extra_info: &str) -> String {
+    format!(
+        "CALL {}.set_commit_message({}, {}, extra_info => {})",
+        catalog.quoted(),
+        quote_literal(author),
+        quote_literal(message),
+        quote_literal(extra_info)
+    )
+}
+
+/// The snapshot whose commit extra info is exactly `extra_info`.
+pub fn snapshot_by_extra_info(catalog: &Ident) -> String {
+    format!(
+        "SELECT snapshot_id FROM ducklake_snapshots({}) WHERE commit_extra_info = ?",
+        quote_literal(catalog.as_str())
+    )
+}
+
+/// All snapshots of the catalog, oldest first.
+pub fn list_snapshots(catalog: &Ident) -> String {
+    format!(
+        "SELECT snapshot_id, CAST(snapshot_time AS VARCHAR), schema_version, CAST(changes AS VARCHAR), \
+         author, commit_message, commit_extra_info FROM ducklake_snapshots({}) ORDER BY snapshot_id",
+        quote_literal(catalog.as_str())
+    )
+}
+
+/// Total bytes of a table's data files as of a snapshot (parameter: the snapshot id).
+pub fn table_file_bytes(catalog: &Ident, table: &TableRef) -> String {
+    format!(
+        "SELECT CAST(coalesce(sum(data_file_size_bytes), 0) AS BIGINT) FROM ducklake_list_files({}, {}, schema => {}, snapshot_version => ?)",
+        quote_literal(catalog.as_str()),
+        quote_literal(table.table().as_str()),
+        quote_literal(table.schema().as_str())
+    )
+}
+
+/// The tables that exist now: schema, table, rows estimate unavailable so only names.
+pub fn list_tables(catalog: &Ident) -> String {
+    format!(
+        "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = {} ORDER BY 1, 2",
+        quote_literal(catalog.as_str())
+    )
+}
+
+/// `SELECT count(*) FROM table`
+pub fn count_rows(catalog: &Ident, table: &TableRef) -> String {
+    format!("SELECT count(*) FROM {}", table.qualified(catalog))
+}
+
+/// Whether a table exists (parameters: schema, table).
+pub fn table_exists(catalog: &Ident) -> String {
+    format!(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = {} AND schema_name = ? AND table_name = ?",
+        quote_literal(catalog.as_str())
+    )
+}
+
+/// `SELECT cols FROM table [AT (VERSION => n)]`
+pub fn select(catalog: &Ident, table: &TableRef, columns: Option<&[String]>, snapshot: Option<i64>) -> String {
+    let cols = match columns {
+        Some(cols) => cols.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", "),
+        None => "*".into(),
+    };
+    let at = snapshot
+        .map(|s| format!(" AT (VERSION => {s})"))
+        .unwrap_or_default();
+    format!("SELECT {cols} FROM {}{at}", table.qualified(catalog))
+}
+
+/// `INSTALL 'path'` (from a local extension file).
+pub fn install_from_file(path: &Path) -> Result<String> {
+    Ok(format!("INSTALL {}", quote_path(path)?))
+}
+
+/// `INSTALL name` (from DuckDB's repository) and `LOAD name`.
+pub fn install(name: &Ident) -> String {
+    format!("INSTALL {}", name.as_str())
+}
+
+/// `LOAD name`
+pub fn load(name: &Ident) -> String {
+    format!("LOAD {}", name.as_str())
+}
+
+/// `SET name = 'value'` for a DuckDB setting pluginlake controls.
+pub fn set(setting: &str, value: &str) -> String {
+    debug_assert!(Ident::new(setting).is_ok(), "setting names are constants");
+    format!("SET {setting} = {}", quote_literal(value))
+}
+
+/// Options of an `ATTACH 'ducklake:...'` statement.
+pub struct AttachOptions<'a> {
+    /// The catalog location after `ducklake:` (a file path or `postgres:...`, `sqlite:...`).
+    pub location: &'a str,
+    /// The name to attach it as.
+    pub alias: &'a Ident,
+    /// Where data files live.
+    pub data_path: &'a Path,
+    /// The schema of the metadata tables (PostgreSQL catalogs).
+    pub metadata_schema: Option<&'a str>,
+}
+
+/// `ATTACH IF NOT EXISTS 'ducklake:<location>' AS alias (DATA_PATH '...', ...)`
+pub fn attach(opts: &AttachOptions<'_>) -> Result<String> {
+    let mut options = vec![format!("DATA_PATH {}", quote_path(opts.data_path)?)];
+    if let Some(schema) = opts.metadata_schema {
+        options.push(format!("METADATA_SCHEMA {}", quote_literal(schema)));
+    }
+    Ok(format!(
+        "ATTACH IF NOT EXISTS {} AS {} ({})",
+        quote_literal(&format!("ducklake:{}", opts.location)),
+        opts.alias.quoted(),
+        options.join(", ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::datatypes::Fields;
+
+    fn t() -> TableRef {
+        TableRef::parse("omop.person").unwrap()
+    }
+
+    #[test]
+    fn identifiers_reject_quotes_dots_and_path_separators() {
+        for bad in ["a\"b", "a.b", "a/b", "..", "", "1abc", "a b", "a;drop"] {
+            assert!(Ident::new(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(Ident::new("condition_era_2").is_ok());
+    }
+
+    #[test]
+    fn quoting_doubles_quote_characters() {
+        assert_eq!(quote_ident("we\"ird"), "\"we\"\"ird\"");
+        assert_eq!(quote_literal("it's"), "'it''s'");
+    }
+
+    #[test]
+    fn nested_types_map_to_ducklake_types() {
+        let f = Field::new(
+            "s",
+            DataType::Struct(Fields::from(vec![
+                Field::new("a", DataType::Int32, true),
+                Field::new_list("b", Field::new("item", DataType::Utf8, true), true),
+            ])),
+            true,
+        );
+        assert_eq!(column_type(&t(), &f).unwrap(), "STRUCT(\"a\" INTEGER, \"b\" VARCHAR[])");
+    }
+
+    #[test]
+    fn union_column_is_rejected_with_its_path() {
+        let u = DataType::Union(
+            arrow::datatypes::UnionFields::try_new(vec![0], vec![Field::new("x", DataType::Int32, true)]).unwrap(),
+            arrow::datatypes::UnionMode::Dense,
+        );
+        let f = Field::new(
+            "outer",
+            DataType::Struct(Fields::from(vec![Field::new("inner", u, true)])),
+            true,
+        );
+        let err = column_type(&t(), &f).unwrap_err().to_string();
+        assert!(err.contains("outer.inner") && err.contains("omop.person"), "{err}");
+    }
+}

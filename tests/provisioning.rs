@@ -1,0 +1,107 @@
+//! DuckDB extensions are provisioned offline through the chain, cached, and a total failure names
+//! every step tried.
+
+mod common;
+
+use pluginlake::lake::extensions::Step;
+use pluginlake::{Error, ExtensionConfig, Lake};
+
+fn config(dir: &std::path::Path, ext: ExtensionConfig) -> pluginlake::LakeConfig {
+    common::config_in(dir).with_extensions(ext)
+}
+
+/// Step 3 is pointed at a closed local port so it fails at once, as it does offline.
+fn unreachable_repository() -> Option<String> {
+    Some("http://127.0.0.1:9".into())
+}
+
+#[test]
+fn an_empty_extension_directory_is_filled_through_pip_and_reused_by_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let ext_dir = dir.path().join("extensions");
+    let first = ExtensionConfig {
+        directory: Some(ext_dir.clone()),
+        repository: unreachable_repository(),
+        ..ExtensionConfig::default()
+    };
+    let lake = Lake::open(config(dir.path(), first)).unwrap();
+    let ducklake = &lake.extensions()[0];
+    assert_eq!(ducklake.name, "ducklake");
+    assert_eq!(ducklake.step, Step::Pip, "{ducklake:?}");
+    let tried: Vec<Step> = ducklake.skipped.iter().map(|(s, _)| *s).collect();
+    assert_eq!(tried, [Step::Installed, Step::Source, Step::Repository]);
+    drop(lake);
+
+    // Second start: nothing may be downloaded, so every download step is disabled.
+    let second = ExtensionConfig {
+        directory: Some(ext_dir),
+        from_repository: false,
+        from_pip: false,
+        ..ExtensionConfig::default()
+    };
+    let lake = Lake::open(config(dir.path(), second)).unwrap();
+    assert_eq!(lake.extensions()[0].step, Step::Installed);
+}
+
+#[test]
+fn a_user_named_extension_file_is_installed_from_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    // Fill a first directory, then point a second, empty one at the installed file.
+    let seeded = dir.path().join("seeded");
+    Lake::open(config(
+        dir.path(),
+        ExtensionConfig {
+            directory: Some(seeded.clone()),
+            repository: unreachable_repository(),
+            ..ExtensionConfig::default()
+        },
+    ))
+    .unwrap();
+    let file = walk_find(&seeded, "ducklake.duckdb_extension").expect("installed file");
+    let lake = Lake::open(config(
+        &dir.path().join("second"),
+        ExtensionConfig {
+            directory: Some(dir.path().join("empty")),
+            source: Some(file),
+            from_repository: false,
+            from_pip: false,
+            ..ExtensionConfig::default()
+        },
+    ))
+    .unwrap();
+    assert_eq!(lake.extensions()[0].step, Step::Source);
+}
+
+#[test]
+fn when_every_source_fails_the_error_names_each_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let ext = ExtensionConfig {
+        directory: Some(dir.path().join("empty")),
+        source: Some(dir.path().join("no-such-folder")),
+        repository: unreachable_repository(),
+        python: dir.path().join("no-python").display().to_string(),
+        ..ExtensionConfig::default()
+    };
+    let err = Lake::open(config(dir.path(), ext)).unwrap_err();
+    let Error::Extension(e) = &err else { panic!("unexpected error {err}") };
+    let steps: Vec<Step> = e.attempts.iter().map(|(s, _)| *s).collect();
+    assert_eq!(steps, [Step::Installed, Step::Source, Step::Repository, Step::Pip]);
+    let msg = err.to_string();
+    for needle in ["ducklake", "1. already installed", "no-such-folder", "3. DuckDB extension repository", "no-python", "PLUGINLAKE_EXTENSION_SOURCE"] {
+        assert!(msg.contains(needle), "{msg}\nshould mention {needle}");
+    }
+}
+
+fn walk_find(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()? {
+        let path = entry.ok()?.path();
+        if path.is_dir() {
+            if let Some(found) = walk_find(&path, name) {
+                return Some(found);
+            }
+        } else if path.file_name().is_some_and(|f| f == name) {
+            return Some(path);
+        }
+    }
+    None
+}
