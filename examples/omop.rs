@@ -15,7 +15,10 @@ struct Rng(u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
     fn below(&mut self, n: u64) -> u64 {
@@ -37,11 +40,17 @@ const CONCEPTS: [(i32, &str); 6] = [
 
 fn person(rng: &mut Rng) -> PolarsResult<DataFrame> {
     let ids: Vec<i64> = (1..=PERSONS as i64).collect();
-    let gender: Vec<i32> = ids.iter().map(|_| if rng.below(2) == 0 { 8507 } else { 8532 }).collect();
+    let gender: Vec<i32> = ids
+        .iter()
+        .map(|_| if rng.below(2) == 0 { 8507 } else { 8532 })
+        .collect();
     let year: Vec<i32> = ids.iter().map(|_| 1930 + rng.below(80) as i32).collect();
     let month: Vec<i32> = ids.iter().map(|_| 1 + rng.below(12) as i32).collect();
     let day: Vec<i32> = ids.iter().map(|_| 1 + rng.below(28) as i32).collect();
-    let race: Vec<i32> = ids.iter().map(|_| [8527, 8516, 8515, 0][rng.below(4) as usize]).collect();
+    let race: Vec<i32> = ids
+        .iter()
+        .map(|_| [8527, 8516, 8515, 0][rng.below(4) as usize])
+        .collect();
     let source: Vec<String> = ids.iter().map(|id| format!("P{id:07}")).collect();
     df![
         "person_id" => ids,
@@ -80,7 +89,11 @@ fn condition_occurrence(rng: &mut Rng) -> PolarsResult<DataFrame> {
             Series::new("condition_concept_id".into(), concept).into(),
             date("condition_start_date", Series::new("".into(), start))?.into(),
             date("condition_end_date", Series::new("".into(), end))?.into(),
-            Series::new("condition_type_concept_id".into(), vec![32817i32; CONDITIONS]).into(),
+            Series::new(
+                "condition_type_concept_id".into(),
+                vec![32817i32; CONDITIONS],
+            )
+            .into(),
             Series::new("condition_source_value".into(), source).into(),
         ],
     )
@@ -92,12 +105,17 @@ fn condition_era(occurrences: DataFrame) -> PolarsResult<DataFrame> {
         .lazy()
         .group_by([col("person_id"), col("condition_concept_id")])
         .agg([
-            col("condition_start_date").min().alias("condition_era_start_date"),
+            col("condition_start_date")
+                .min()
+                .alias("condition_era_start_date"),
             col("condition_end_date")
                 .fill_null(col("condition_start_date"))
                 .max()
                 .alias("condition_era_end_date"),
-            col("condition_occurrence_id").count().cast(DataType::Int32).alias("condition_occurrence_count"),
+            col("condition_occurrence_id")
+                .count()
+                .cast(DataType::Int32)
+                .alias("condition_occurrence_count"),
         ])
         .sort(["person_id", "condition_concept_id"], Default::default())
         .with_row_index("condition_era_id", Some(1))
@@ -133,7 +151,10 @@ fn main() -> Result<()> {
     written.push(lake.store_with(["omop", "condition_era"], eras, &options)?);
 
     println!("\nmaterialized (run {run}):");
-    println!("{:<28} {:>10} {:>9} {:>12} {:>8}  path", "table", "rows", "snapshot", "parquet B", "ms");
+    println!(
+        "{:<28} {:>10} {:>9} {:>12} {:>8}  path",
+        "table", "rows", "snapshot", "parquet B", "ms"
+    );
     for m in &written {
         println!(
             "{:<28} {:>10} {:>9} {:>12} {:>8.1}  {:?}",
@@ -156,11 +177,19 @@ fn main() -> Result<()> {
             "condition_occurrence_count",
         ]),
     )?;
-    println!("\nomop.condition_era read back ({} rows):\n{}", era.height(), era.head(Some(5)));
+    println!(
+        "\nomop.condition_era read back ({} rows):\n{}",
+        era.height(),
+        era.head(Some(5))
+    );
 
     println!("\ntables:");
     for table in lake.tables()? {
-        println!("  {:<28} {:>10} rows", table.to_string(), lake.row_count(&table)?);
+        println!(
+            "  {:<28} {:>10} rows",
+            table.to_string(),
+            lake.row_count(&table)?
+        );
     }
 
     println!("\nsnapshots:");

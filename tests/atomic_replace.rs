@@ -39,9 +39,16 @@ fn readers_see_old_or_new_rows(lake: Lake, sizes: [usize; 2], replacements: usiz
     }
     stop.store(true, Ordering::Relaxed);
     let counts = reader.join().unwrap();
-    assert!(counts.len() > replacements, "the reader read only {} times", counts.len());
+    assert!(
+        counts.len() > replacements,
+        "the reader read only {} times",
+        counts.len()
+    );
     let bad: Vec<_> = counts.iter().filter(|c| !sizes.contains(c)).collect();
-    assert!(bad.is_empty(), "readers saw partial tables: {bad:?} (expected {sizes:?})");
+    assert!(
+        bad.is_empty(),
+        "readers saw partial tables: {bad:?} (expected {sizes:?})"
+    );
 }
 
 #[test]
@@ -54,7 +61,8 @@ fn readers_never_see_a_partial_table_during_parquet_fast_path_replaces() {
 #[test]
 fn readers_never_see_a_partial_table_during_duckdb_path_replaces() {
     let dir = tempfile::tempdir().unwrap();
-    let lake = Lake::open(common::config_in(dir.path()).with_fast_path_min_bytes(usize::MAX)).unwrap();
+    let lake =
+        Lake::open(common::config_in(dir.path()).with_fast_path_min_bytes(usize::MAX)).unwrap();
     readers_see_old_or_new_rows(lake, [400_000, 600_000], 8);
 }
 
@@ -64,14 +72,19 @@ fn each_materialization_commits_exactly_one_snapshot_tagged_with_key_and_run() {
     let lake = common::lake_in(dir.path());
     let before = common::snapshot_count(&lake);
     let m = lake
-        .store_with(["omop", "person"], frame(10, 1), &pluginlake::WriteOptions::run("run-42"))
+        .store_with(
+            ["omop", "person"],
+            frame(10, 1),
+            &pluginlake::WriteOptions::run("run-42"),
+        )
         .unwrap();
     let snapshots = lake.snapshots().unwrap();
     assert_eq!(snapshots.len(), before + 1);
     let last = snapshots.last().unwrap();
     assert_eq!(last.snapshot_id, m.snapshot_id);
     assert_eq!(last.author.as_deref(), Some("pluginlake"));
-    let info: serde_json::Value = serde_json::from_str(last.commit_extra_info.as_deref().unwrap()).unwrap();
+    let info: serde_json::Value =
+        serde_json::from_str(last.commit_extra_info.as_deref().unwrap()).unwrap();
     assert_eq!(info["asset"], "omop/person");
     assert_eq!(info["run_id"], "run-42");
 }
@@ -82,10 +95,21 @@ fn materialization_metadata_reports_rows_columns_bytes_and_snapshot() {
     let lake = Lake::open(common::config_in(dir.path()).with_fast_path_min_bytes(0)).unwrap();
     let m = lake.store("meta", frame(100_000, 7)).unwrap();
     assert_eq!(m.rows, 100_000);
-    let cols: Vec<(&str, &str)> = m.columns.iter().map(|c| (c.name.as_str(), c.sql_type.as_str())).collect();
-    assert_eq!(cols, [("id", "BIGINT"), ("tag", "BIGINT"), ("value", "DOUBLE")]);
+    let cols: Vec<(&str, &str)> = m
+        .columns
+        .iter()
+        .map(|c| (c.name.as_str(), c.sql_type.as_str()))
+        .collect();
+    assert_eq!(
+        cols,
+        [("id", "BIGINT"), ("tag", "BIGINT"), ("value", "DOUBLE")]
+    );
     let on_disk: u64 = walk(&lake.data_path().join("main/meta"));
-    assert!(m.parquet_bytes > 0 && m.parquet_bytes == on_disk, "{} vs {on_disk}", m.parquet_bytes);
+    assert!(
+        m.parquet_bytes > 0 && m.parquet_bytes == on_disk,
+        "{} vs {on_disk}",
+        m.parquet_bytes
+    );
     assert!(m.duration.as_nanos() > 0);
     assert!(m.snapshot_id > 0);
 }
@@ -104,8 +128,12 @@ async fn async_store_and_load_run_off_the_runtime_threads() {
     let writes = (0..4).map(|i| {
         let lake = lake.clone();
         tokio::spawn(async move {
-            lake.store_async(format!("t{i}").as_str(), frame(1000 * (i + 1), i as i64), Default::default())
-                .await
+            lake.store_async(
+                format!("t{i}").as_str(),
+                frame(1000 * (i + 1), i as i64),
+                Default::default(),
+            )
+            .await
         })
     });
     for (i, w) in writes.enumerate() {

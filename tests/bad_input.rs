@@ -10,7 +10,11 @@ use arrow::datatypes::{DataType as ArrowType, Field, Schema, UnionFields};
 use pluginlake::{Error, Lake};
 use polars::prelude::*;
 
-fn assert_rejected(lake: &Lake, result: pluginlake::Result<pluginlake::Materialization>, needles: &[&str]) {
+fn assert_rejected(
+    lake: &Lake,
+    result: pluginlake::Result<pluginlake::Materialization>,
+    needles: &[&str],
+) {
     let before = common::snapshot_count(lake);
     let err = result.expect_err("bad input must be rejected");
     let msg = err.to_string();
@@ -18,7 +22,11 @@ fn assert_rejected(lake: &Lake, result: pluginlake::Result<pluginlake::Materiali
         assert!(msg.contains(n), "error {msg:?} should mention {n:?}");
     }
     assert!(err.is_user_error(), "{msg} should be a user error");
-    assert_eq!(common::snapshot_count(lake), before, "a snapshot was committed");
+    assert_eq!(
+        common::snapshot_count(lake),
+        before,
+        "a snapshot was committed"
+    );
 }
 
 #[test]
@@ -48,17 +56,24 @@ fn duplicate_column_names_are_rejected() {
     let col: ArrayRef = Arc::new(Int32Array::from(vec![1, 2]));
     let batch = RecordBatch::try_new(schema, vec![col.clone(), col]).unwrap();
     let r = lake.store("dups", batch);
-    assert_rejected(&lake, r, &["main.dups", "duplicate column name", "Person_ID"]);
+    assert_rejected(
+        &lake,
+        r,
+        &["main.dups", "duplicate column name", "Person_ID"],
+    );
 }
 
 #[test]
 fn a_column_type_ducklake_cannot_store_is_rejected_naming_the_column() {
     let dir = tempfile::tempdir().unwrap();
     let lake = common::lake_in(dir.path());
-    let fields = UnionFields::try_new(vec![0, 1], vec![
-        Field::new("i", ArrowType::Int32, true),
-        Field::new("s", ArrowType::Utf8, true),
-    ])
+    let fields = UnionFields::try_new(
+        vec![0, 1],
+        vec![
+            Field::new("i", ArrowType::Int32, true),
+            Field::new("s", ArrowType::Utf8, true),
+        ],
+    )
     .unwrap();
     let union = UnionArray::try_new(
         fields,
@@ -77,14 +92,20 @@ fn a_column_type_ducklake_cannot_store_is_rejected_naming_the_column() {
     .unwrap();
     let r = lake.store("unions", batch);
     assert_rejected(&lake, r, &["\"either\"", "main.unions", "Union"]);
-    assert!(!lake.table_exists(&pluginlake::TableRef::parse("unions").unwrap()).unwrap());
+    assert!(!lake
+        .table_exists(&pluginlake::TableRef::parse("unions").unwrap())
+        .unwrap());
 }
 
 #[test]
 fn a_null_typed_column_is_rejected_with_a_hint() {
     let dir = tempfile::tempdir().unwrap();
     let lake = common::lake_in(dir.path());
-    let df = DataFrame::new(2, vec![Column::full_null("nothing".into(), 2, &DataType::Null)]).unwrap();
+    let df = DataFrame::new(
+        2,
+        vec![Column::full_null("nothing".into(), 2, &DataType::Null)],
+    )
+    .unwrap();
     let r = lake.store("nulls", df);
     assert_rejected(&lake, r, &["\"nothing\"", "cast it"]);
 }
@@ -95,5 +116,8 @@ fn an_empty_vec_of_batches_is_rejected() {
     let lake = common::lake_in(dir.path());
     let r = lake.store("no_batches", Vec::<RecordBatch>::new());
     assert_rejected(&lake, r, &["no schema"]);
-    assert!(matches!(lake.store("x y", DataFrame::empty()), Err(Error::InvalidKey { .. })));
+    assert!(matches!(
+        lake.store("x y", DataFrame::empty()),
+        Err(Error::InvalidKey { .. })
+    ));
 }

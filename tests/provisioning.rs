@@ -83,11 +83,23 @@ fn when_every_source_fails_the_error_names_each_step() {
         ..ExtensionConfig::default()
     };
     let err = Lake::open(config(dir.path(), ext)).unwrap_err();
-    let Error::Extension(e) = &err else { panic!("unexpected error {err}") };
+    let Error::Extension(e) = &err else {
+        panic!("unexpected error {err}")
+    };
     let steps: Vec<Step> = e.attempts.iter().map(|(s, _)| *s).collect();
-    assert_eq!(steps, [Step::Installed, Step::Source, Step::Repository, Step::Pip]);
+    assert_eq!(
+        steps,
+        [Step::Installed, Step::Source, Step::Repository, Step::Pip]
+    );
     let msg = err.to_string();
-    for needle in ["ducklake", "1. already installed", "no-such-folder", "3. DuckDB extension repository", "no-python", "PLUGINLAKE_EXTENSION_SOURCE"] {
+    for needle in [
+        "ducklake",
+        "1. already installed",
+        "no-such-folder",
+        "3. DuckDB extension repository",
+        "no-python",
+        "PLUGINLAKE_EXTENSION_SOURCE",
+    ] {
         assert!(msg.contains(needle), "{msg}\nshould mention {needle}");
     }
 }

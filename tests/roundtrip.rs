@@ -7,10 +7,10 @@ mod common;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float32Array, Float64Array, Int16Array,
-    Int32Array, Int64Array, Int8Array, ListArray, RecordBatch, StringArray, StructArray,
-    TimestampMicrosecondArray, TimestampNanosecondArray, UInt16Array, UInt32Array, UInt64Array,
-    UInt8Array,
+    Array, ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float32Array, Float64Array,
+    Int16Array, Int32Array, Int64Array, Int8Array, ListArray, RecordBatch, StringArray,
+    StructArray, TimestampMicrosecondArray, TimestampNanosecondArray, UInt16Array, UInt32Array,
+    UInt64Array, UInt8Array,
 };
 use arrow::datatypes::{DataType as ArrowType, Field as ArrowField, Int64Type};
 use pluginlake::io::WritePath;
@@ -31,9 +31,15 @@ fn all_types_frame(n: usize) -> DataFrame {
 
 fn all_types_batch(n: usize) -> RecordBatch {
     let idx: Vec<usize> = (0..n).collect();
-    let list = ListArray::from_iter_primitive::<Int64Type, _, _>(
-        idx.iter().map(|&i| some(i, 4, (0..(i % 4) as i64).map(|x| some(x as usize, 3, x)).collect::<Vec<_>>())),
-    );
+    let list = ListArray::from_iter_primitive::<Int64Type, _, _>(idx.iter().map(|&i| {
+        some(
+            i,
+            4,
+            (0..(i % 4) as i64)
+                .map(|x| some(x as usize, 3, x))
+                .collect::<Vec<_>>(),
+        )
+    }));
     let strukt = StructArray::try_new(
         vec![
             ArrowField::new("a", ArrowType::Int32, true),
@@ -41,41 +47,131 @@ fn all_types_batch(n: usize) -> RecordBatch {
         ]
         .into(),
         vec![
-            Arc::new(Int32Array::from_iter(idx.iter().map(|&i| some(i, 3, i as i32)))) as ArrayRef,
-            Arc::new(StringArray::from_iter(idx.iter().map(|&i| some(i, 4, format!("b{i}"))))),
+            Arc::new(Int32Array::from_iter(
+                idx.iter().map(|&i| some(i, 3, i as i32)),
+            )) as ArrayRef,
+            Arc::new(StringArray::from_iter(
+                idx.iter().map(|&i| some(i, 4, format!("b{i}"))),
+            )),
         ],
         Some(idx.iter().map(|&i| i % 7 != 6).collect()),
     )
     .unwrap();
     let columns: Vec<(&str, ArrayRef)> = vec![
-        ("i8", Arc::new(Int8Array::from_iter(idx.iter().map(|&i| some(i, 3, (i % 128) as i8))))),
-        ("i16", Arc::new(Int16Array::from_iter(idx.iter().map(|&i| some(i, 4, -(i as i16)))))),
-        ("i32", Arc::new(Int32Array::from_iter(idx.iter().map(|&i| some(i, 5, i as i32))))),
-        ("i64", Arc::new(Int64Array::from_iter(idx.iter().map(|&i| some(i, 6, i as i64 * 1_000_000_007))))),
-        ("u8", Arc::new(UInt8Array::from_iter(idx.iter().map(|&i| some(i, 3, (i % 256) as u8))))),
-        ("u16", Arc::new(UInt16Array::from_iter(idx.iter().map(|&i| some(i, 4, i as u16))))),
-        ("u32", Arc::new(UInt32Array::from_iter(idx.iter().map(|&i| some(i, 5, i as u32))))),
-        ("u64", Arc::new(UInt64Array::from_iter(idx.iter().map(|&i| some(i, 6, u64::MAX - i as u64))))),
-        ("f32", Arc::new(Float32Array::from_iter(idx.iter().map(|&i| some(i, 3, i as f32 / 3.0))))),
-        ("f64", Arc::new(Float64Array::from_iter(idx.iter().map(|&i| some(i, 4, i as f64 * -1e-3))))),
-        ("bool", Arc::new(BooleanArray::from_iter(idx.iter().map(|&i| some(i, 3, i % 2 == 0))))),
-        ("utf8", Arc::new(StringArray::from_iter(idx.iter().map(|&i| some(i, 4, ["", "ß∂ƒ 😀", "x", "a string longer than twelve bytes"][i % 4]))))),
-        ("date", Arc::new(Date32Array::from_iter(idx.iter().map(|&i| some(i, 5, 18_000 + i as i32))))),
-        ("ts", Arc::new(TimestampMicrosecondArray::from_iter(idx.iter().map(|&i| some(i, 3, 1_600_000_000_000_000 + i as i64))))),
-        ("ts_ns", Arc::new(TimestampNanosecondArray::from_iter(idx.iter().map(|&i| some(i, 4, 1_600_000_000_000_000_123 + i as i64))))),
+        (
+            "i8",
+            Arc::new(Int8Array::from_iter(
+                idx.iter().map(|&i| some(i, 3, (i % 128) as i8)),
+            )),
+        ),
+        (
+            "i16",
+            Arc::new(Int16Array::from_iter(
+                idx.iter().map(|&i| some(i, 4, -(i as i16))),
+            )),
+        ),
+        (
+            "i32",
+            Arc::new(Int32Array::from_iter(
+                idx.iter().map(|&i| some(i, 5, i as i32)),
+            )),
+        ),
+        (
+            "i64",
+            Arc::new(Int64Array::from_iter(
+                idx.iter().map(|&i| some(i, 6, i as i64 * 1_000_000_007)),
+            )),
+        ),
+        (
+            "u8",
+            Arc::new(UInt8Array::from_iter(
+                idx.iter().map(|&i| some(i, 3, (i % 256) as u8)),
+            )),
+        ),
+        (
+            "u16",
+            Arc::new(UInt16Array::from_iter(
+                idx.iter().map(|&i| some(i, 4, i as u16)),
+            )),
+        ),
+        (
+            "u32",
+            Arc::new(UInt32Array::from_iter(
+                idx.iter().map(|&i| some(i, 5, i as u32)),
+            )),
+        ),
+        (
+            "u64",
+            Arc::new(UInt64Array::from_iter(
+                idx.iter().map(|&i| some(i, 6, u64::MAX - i as u64)),
+            )),
+        ),
+        (
+            "f32",
+            Arc::new(Float32Array::from_iter(
+                idx.iter().map(|&i| some(i, 3, i as f32 / 3.0)),
+            )),
+        ),
+        (
+            "f64",
+            Arc::new(Float64Array::from_iter(
+                idx.iter().map(|&i| some(i, 4, i as f64 * -1e-3)),
+            )),
+        ),
+        (
+            "bool",
+            Arc::new(BooleanArray::from_iter(
+                idx.iter().map(|&i| some(i, 3, i % 2 == 0)),
+            )),
+        ),
+        (
+            "utf8",
+            Arc::new(StringArray::from_iter(idx.iter().map(|&i| {
+                some(
+                    i,
+                    4,
+                    ["", "ß∂ƒ 😀", "x", "a string longer than twelve bytes"][i % 4],
+                )
+            }))),
+        ),
+        (
+            "date",
+            Arc::new(Date32Array::from_iter(
+                idx.iter().map(|&i| some(i, 5, 18_000 + i as i32)),
+            )),
+        ),
+        (
+            "ts",
+            Arc::new(TimestampMicrosecondArray::from_iter(
+                idx.iter()
+                    .map(|&i| some(i, 3, 1_600_000_000_000_000 + i as i64)),
+            )),
+        ),
+        (
+            "ts_ns",
+            Arc::new(TimestampNanosecondArray::from_iter(
+                idx.iter()
+                    .map(|&i| some(i, 4, 1_600_000_000_000_000_123 + i as i64)),
+            )),
+        ),
         (
             "ts_tz",
             Arc::new(
-                TimestampMicrosecondArray::from_iter(idx.iter().map(|&i| some(i, 5, 1_700_000_000_000_000 - i as i64)))
-                    .with_timezone("UTC"),
+                TimestampMicrosecondArray::from_iter(
+                    idx.iter()
+                        .map(|&i| some(i, 5, 1_700_000_000_000_000 - i as i64)),
+                )
+                .with_timezone("UTC"),
             ),
         ),
         (
             "decimal",
             Arc::new(
-                Decimal128Array::from_iter(idx.iter().map(|&i| some(i, 3, i as i128 * 1_250 - 100_500)))
-                    .with_precision_and_scale(18, 3)
-                    .unwrap(),
+                Decimal128Array::from_iter(
+                    idx.iter().map(|&i| some(i, 3, i as i128 * 1_250 - 100_500)),
+                )
+                .with_precision_and_scale(18, 3)
+                .unwrap(),
             ),
         ),
         ("list", Arc::new(list)),
@@ -92,8 +188,14 @@ fn assert_batches_equal(expected: &RecordBatch, actual: &RecordBatch) {
     for (i, field) in expected.schema().fields().iter().enumerate() {
         let got = actual.column(i);
         assert_eq!(actual.schema().field(i).name(), field.name());
-        let got = arrow::compute::cast(got, field.data_type())
-            .unwrap_or_else(|e| panic!("column {}: {} -> {}: {e}", field.name(), got.data_type(), field.data_type()));
+        let got = arrow::compute::cast(got, field.data_type()).unwrap_or_else(|e| {
+            panic!(
+                "column {}: {} -> {}: {e}",
+                field.name(),
+                got.data_type(),
+                field.data_type()
+            )
+        });
         assert_eq!(
             expected.column(i).to_data(),
             got.to_data(),
@@ -122,7 +224,10 @@ fn check_record_batch(config: LakeConfig, rows: usize, expect: WritePath) {
     let back: RecordBatch = lake.load(["rt", "batch"]).unwrap();
     assert_batches_equal(&batch, &back);
     let chunks: Vec<RecordBatch> = lake.load(["rt", "batch"]).unwrap();
-    assert_eq!(chunks.iter().map(RecordBatch::num_rows).sum::<usize>(), rows);
+    assert_eq!(
+        chunks.iter().map(RecordBatch::num_rows).sum::<usize>(),
+        rows
+    );
 }
 
 const INLINED: usize = 5;
@@ -142,6 +247,7 @@ macro_rules! round_trips {
         fn $name() {
             let dir = tempfile::tempdir().unwrap();
             let Some(catalog) = $catalog(stringify!($name)) else { return };
+            let _cleanup = common::DropPostgresSchema(catalog.clone());
             let config = $tweak(common::config_in(dir.path()).with_catalog(catalog));
             $check(config, $rows, $path);
         }
@@ -152,6 +258,10 @@ fn duckdb_file(_: &str) -> Option<Catalog> {
     Some(Catalog::default())
 }
 
+fn sqlite_file(_: &str) -> Option<Catalog> {
+    Some(Catalog::Sqlite { path: None })
+}
+
 round_trips! {
     dataframe_round_trips_every_common_type_inlined_in_the_catalog: check_dataframe, duckdb_file, duckdb_only, INLINED, WritePath::DuckDb;
     dataframe_round_trips_every_common_type_through_duckdb: check_dataframe, duckdb_file, duckdb_only, SMALL, WritePath::DuckDb;
@@ -159,6 +269,8 @@ round_trips! {
     record_batch_round_trips_every_common_type_inlined_in_the_catalog: check_record_batch, duckdb_file, duckdb_only, INLINED, WritePath::DuckDb;
     record_batch_round_trips_every_common_type_through_duckdb: check_record_batch, duckdb_file, duckdb_only, SMALL, WritePath::DuckDb;
     record_batch_round_trips_every_common_type_through_the_parquet_fast_path: check_record_batch, duckdb_file, parquet_always, SMALL, WritePath::Parquet;
+    sqlite_dataframe_round_trips_every_common_type_through_the_parquet_fast_path: check_dataframe, sqlite_file, parquet_always, SMALL, WritePath::Parquet;
+    sqlite_record_batch_round_trips_every_common_type_through_duckdb: check_record_batch, sqlite_file, duckdb_only, SMALL, WritePath::DuckDb;
     postgres_dataframe_round_trips_every_common_type_inlined_in_the_catalog: check_dataframe, common::postgres_catalog, duckdb_only, INLINED, WritePath::DuckDb;
     postgres_dataframe_round_trips_every_common_type_through_duckdb: check_dataframe, common::postgres_catalog, duckdb_only, SMALL, WritePath::DuckDb;
     postgres_dataframe_round_trips_every_common_type_through_the_parquet_fast_path: check_dataframe, common::postgres_catalog, parquet_always, SMALL, WritePath::Parquet;
@@ -173,7 +285,10 @@ fn loading_chosen_columns_returns_only_those_in_that_order() {
     let lake = common::lake_in(dir.path());
     lake.store("cols", all_types_frame(50)).unwrap();
     let df: DataFrame = lake
-        .load_with("cols", &pluginlake::LoadOptions::default().columns(["utf8", "i64"]))
+        .load_with(
+            "cols",
+            &pluginlake::LoadOptions::default().columns(["utf8", "i64"]),
+        )
         .unwrap();
     let names: Vec<&str> = df.get_column_names().iter().map(|s| s.as_str()).collect();
     assert_eq!(names, ["utf8", "i64"]);

@@ -58,3 +58,27 @@ fn field(conn: &str, key: &str) -> Option<String> {
 pub fn snapshot_count(lake: &Lake) -> usize {
     lake.snapshots().expect("list snapshots").len()
 }
+
+/// Drops the PostgreSQL schema a test's catalog used, when dropped (after the test's lake).
+pub struct DropPostgresSchema(pub Catalog);
+
+impl Drop for DropPostgresSchema {
+    fn drop(&mut self) {
+        let Catalog::Postgres {
+            connection,
+            schema: Some(schema),
+        } = &self.0
+        else {
+            return;
+        };
+        let conn = duckdb::Connection::open_in_memory().expect("DuckDB");
+        let drop = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE").replace('\'', "''");
+        let sql = format!(
+            "LOAD postgres_scanner; ATTACH '{}' AS pg (TYPE postgres); CALL postgres_execute('pg', '{drop}');",
+            connection.replace('\'', "''")
+        );
+        if let Err(e) = conn.execute_batch(&sql) {
+            eprintln!("could not drop test schema {schema}: {e}");
+        }
+    }
+}

@@ -59,7 +59,10 @@ pub fn dataframe_to_batches(mut df: DataFrame) -> Result<(SchemaRef, Vec<RecordB
             .into_iter()
             .zip(pschema.iter_values())
             .map(|(array, pfield)| {
-                let (a, s) = to_arrow_ffi(pffi::export_array_to_c(array), pffi::export_field_to_c(pfield));
+                let (a, s) = to_arrow_ffi(
+                    pffi::export_array_to_c(array),
+                    pffi::export_field_to_c(pfield),
+                );
                 // SAFETY: a and s describe the same valid array, just exported by polars.
                 let data = unsafe { arrow::ffi::from_ffi(a, &s) }
                     .context(|| format!("importing column {:?} from polars", pfield.name))?;
@@ -74,37 +77,41 @@ pub fn dataframe_to_batches(mut df: DataFrame) -> Result<(SchemaRef, Vec<RecordB
 }
 
 /// Arrow record batches as a DataFrame (one polars chunk per batch), without copying buffers
-/// where polars' representation matches Arrow's (it converts `Utf8` to string views).
+/// where polars' representation matches Arrow's (`Utf8` is converted to string views: ask DuckDB
+/// for views, as [`TypeHandler::STRING_VIEWS`](super::TypeHandler::STRING_VIEWS) does).
 pub fn batches_to_dataframe(schema: &Schema, batches: &[RecordBatch]) -> Result<DataFrame> {
     let height = batches.iter().map(RecordBatch::num_rows).sum();
     let columns = schema
         .fields()
         .iter()
         .enumerate()
-        .map(|(i, field)| {
-            let what = || format!("converting column {:?} to polars", field.name());
-            let c_schema = FFI_ArrowSchema::try_from(field.as_ref()).context(what)?;
-            let (_, pschema) = to_polars_ffi(FFI_ArrowArray::empty(), c_schema);
-            // SAFETY: pschema was just exported from a valid arrow-rs field.
-            let pfield = unsafe { pffi::import_field_from_c(&pschema) }.context(what)?;
-            let chunks = if batches.is_empty() {
-                vec![polars_arrow::array::new_empty_array(pfield.dtype.clone())]
-            } else {
-                batches
-                    .iter()
-                    .map(|b| {
-                        let c_array = FFI_ArrowArray::new(&b.column(i).to_data());
-                        let (parray, _) = to_polars_ffi(c_array, FFI_ArrowSchema::empty());
-                        // SAFETY: parray is a valid exported array of type pfield.dtype.
-                        unsafe { pffi::import_array_from_c(parray, pfield.dtype.clone()) }.context(what)
-                    })
-                    .collect::<Result<Vec<_>>>()?
-            };
-            let series = Series::try_from((&pfield, chunks)).context(what)?;
-            Ok(Column::from(series))
-        })
+        .map(|(i, field)| column_to_polars(field, i, batches))
         .collect::<Result<Vec<_>>>()?;
     DataFrame::new(height, columns).context(|| "assembling a DataFrame from record batches".into())
+}
+
+/// Column `i` of every batch as one polars column with one chunk per batch.
+fn column_to_polars(field: &Field, i: usize, batches: &[RecordBatch]) -> Result<Column> {
+    let what = || format!("converting column {:?} to polars", field.name());
+    let c_schema = FFI_ArrowSchema::try_from(field).context(what)?;
+    let (_, pschema) = to_polars_ffi(FFI_ArrowArray::empty(), c_schema);
+    // SAFETY: pschema was just exported from a valid arrow-rs field.
+    let pfield = unsafe { pffi::import_field_from_c(&pschema) }.context(what)?;
+    let chunks = if batches.is_empty() {
+        vec![polars_arrow::array::new_empty_array(pfield.dtype.clone())]
+    } else {
+        batches
+            .iter()
+            .map(|b| {
+                let c_array = FFI_ArrowArray::new(&b.column(i).to_data());
+                let (parray, _) = to_polars_ffi(c_array, FFI_ArrowSchema::empty());
+                // SAFETY: parray is a valid exported array of type pfield.dtype.
+                unsafe { pffi::import_array_from_c(parray, pfield.dtype.clone()) }.context(what)
+            })
+            .collect::<Result<Vec<_>>>()?
+    };
+    let series = Series::try_from((&pfield, chunks)).context(what)?;
+    Ok(Column::from(series))
 }
 
 #[cfg(test)]

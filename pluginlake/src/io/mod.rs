@@ -258,7 +258,11 @@ impl From<ColumnDef> for ColumnInfo {
 
 impl Lake {
     /// Store `value` as the asset `key`: replaces the table's contents in one DuckLake snapshot.
-    pub fn store<T: TypeHandler>(&self, key: impl Into<AssetKey>, value: T) -> Result<Materialization> {
+    pub fn store<T: TypeHandler>(
+        &self,
+        key: impl Into<AssetKey>,
+        value: T,
+    ) -> Result<Materialization> {
         self.store_with(key, value, &WriteOptions::default())
     }
 
@@ -282,7 +286,11 @@ impl Lake {
     }
 
     /// Load the asset `key` with options (columns, snapshot).
-    pub fn load_with<T: TypeHandler>(&self, key: impl Into<AssetKey>, options: &LoadOptions) -> Result<T> {
+    pub fn load_with<T: TypeHandler>(
+        &self,
+        key: impl Into<AssetKey>,
+        options: &LoadOptions,
+    ) -> Result<T> {
         let table = key.into().table()?;
         let (schema, batches) = read::read_table(self, &table, options, T::STRING_VIEWS)?;
         T::load(TableData {

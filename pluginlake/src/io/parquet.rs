@@ -20,7 +20,11 @@ pub(crate) struct WrittenFile {
 /// Write `df` as one zstd-compressed Parquet file with statistics under
 /// `<data_path>/<schema>/<table>/`, columns encoded in parallel, and flush it to disk before it is
 /// registered in the catalog.
-pub(crate) fn write_file(data_path: &Path, table: &TableRef, df: &mut DataFrame) -> Result<WrittenFile> {
+pub(crate) fn write_file(
+    data_path: &Path,
+    table: &TableRef,
+    df: &mut DataFrame,
+) -> Result<WrittenFile> {
     let dir = data_path
         .join(table.schema().as_str())
         .join(table.table().as_str());

@@ -24,10 +24,17 @@ pub(crate) fn read_table(
     }
     let conn = lake.connection()?;
     if string_views {
+        // String views need Arrow format 1.4 as well; polars then takes the buffers as they are.
         conn.execute_batch(&sql::set("produce_arrow_string_view", "true"))
+            .and_then(|()| conn.execute_batch(&sql::set("arrow_output_version", "1.4")))
             .context(|| "asking DuckDB for Arrow string views".into())?;
     }
-    let query = sql::select(lake.name(), table, options.columns.as_deref(), options.snapshot);
+    let query = sql::select(
+        lake.name(),
+        table,
+        options.columns.as_deref(),
+        options.snapshot,
+    );
     let what = || match options.snapshot {
         Some(s) => format!("reading {table} at snapshot {s}"),
         None => format!("reading {table}"),
@@ -42,7 +49,9 @@ pub(crate) fn read_table(
         }
         Err(e) => return Err(e).context(what),
     };
-    stmt.execute([]).context(what)?;
+    // Streamed: DuckDB's threads keep producing while chunks are converted here, and the result
+    // is never materialized twice.
+    drop(stmt.stream_arrow([]).context(what)?);
     let schema = stmt.schema();
     let mut batches = Vec::new();
     while let Some(chunk) = stmt.step().context(what)? {

@@ -15,7 +15,8 @@ impl TypeHandler for RecordBatch {
     fn load(data: TableData) -> Result<Self> {
         let table = data.table().to_string();
         let (schema, batches) = data.into_batches();
-        concat_batches(&schema, &batches).context(|| format!("concatenating the batches of {table}"))
+        concat_batches(&schema, &batches)
+            .context(|| format!("concatenating the batches of {table}"))
     }
 }
 
@@ -25,8 +26,9 @@ impl TypeHandler for Vec<RecordBatch> {
         let Some(first) = self.first() else {
             return Err(Error::InvalidData {
                 table: sink.table().to_string(),
-                reason: "an empty Vec<RecordBatch> has no schema; store an empty RecordBatch instead"
-                    .into(),
+                reason:
+                    "an empty Vec<RecordBatch> has no schema; store an empty RecordBatch instead"
+                        .into(),
             });
         };
         let schema = first.schema();

@@ -37,7 +37,11 @@ pub(crate) fn write_table(
 ) -> Result<Materialization> {
     let started = Instant::now();
     let (schema, rows, bytes) = match &staged {
-        Staged::Frame(df) => (convert::dataframe_schema(df)?, df.height(), df.estimated_size()),
+        Staged::Frame(df) => (
+            convert::dataframe_schema(df)?,
+            df.height(),
+            df.estimated_size(),
+        ),
         Staged::Batches(schema, batches) => (
             schema.clone(),
             batches.iter().map(RecordBatch::num_rows).sum(),
@@ -74,7 +78,16 @@ pub(crate) fn write_table(
     let message = format!("materialize {key}");
 
     let conn = lake.raw_connection()?;
-    if let Err(e) = commit(&conn, lake.name(), table, &columns, &fill, &message, &extra_info, write_id) {
+    if let Err(e) = commit(
+        &conn,
+        lake.name(),
+        table,
+        &columns,
+        &fill,
+        &message,
+        &extra_info,
+        write_id,
+    ) {
         // Nothing references files of a failed write: remove them.
         if let Fill::Files(files) = &fill {
             for f in files {
@@ -108,15 +121,21 @@ pub(crate) fn write_table(
 fn parquet_fill(lake: &Lake, table: &TableRef, staged: Staged) -> Result<Fill> {
     let mut df = match staged {
         Staged::Frame(df) => df,
-        Staged::Batches(schema, batches) => match convert::batches_to_dataframe(&schema, &batches) {
-            Ok(df) => df,
-            Err(e) => {
-                tracing::debug!(%table, error = %e, "polars cannot take these batches; writing through DuckDB");
-                return Ok(Fill::Arrow(schema, batches));
+        Staged::Batches(schema, batches) => {
+            match convert::batches_to_dataframe(&schema, &batches) {
+                Ok(df) => df,
+                Err(e) => {
+                    tracing::debug!(%table, error = %e, "polars cannot take these batches; writing through DuckDB");
+                    return Ok(Fill::Arrow(schema, batches));
+                }
             }
-        },
+        }
     };
-    Ok(Fill::Files(vec![parquet::write_file(lake.data_path(), table, &mut df)?]))
+    Ok(Fill::Files(vec![parquet::write_file(
+        lake.data_path(),
+        table,
+        &mut df,
+    )?]))
 }
 
 /// How often a write is retried when DuckLake 1.5.5 fails its commit with "Failed to get path for
@@ -128,7 +147,8 @@ const SPURIOUS_COMMIT_RETRIES: usize = 5;
 
 fn is_spurious_commit_failure(e: &Error) -> bool {
     let msg = e.to_string();
-    msg.contains("Failed to get path for schema with id") && msg.contains("not found in metadata catalog")
+    msg.contains("Failed to get path for schema with id")
+        && msg.contains("not found in metadata catalog")
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -144,7 +164,9 @@ fn commit(
 ) -> Result<()> {
     let mut attempt = 1;
     loop {
-        match commit_once(conn, catalog, table, columns, fill, message, extra_info, write_id) {
+        match commit_once(
+            conn, catalog, table, columns, fill, message, extra_info, write_id,
+        ) {
             Err(e) if attempt < SPURIOUS_COMMIT_RETRIES && is_spurious_commit_failure(&e) => {
                 tracing::debug!(%table, attempt, "DuckLake commit failed spuriously; retrying");
                 attempt += 1;
@@ -180,7 +202,8 @@ fn commit_once(
         Fill::Arrow(schema, batches) => {
             let view = Ident::new(&format!("__pluginlake_arrow_{}", write_id.simple()))
                 .expect("a valid identifier");
-            let reader = RecordBatchIterator::new(batches.clone().into_iter().map(Ok), schema.clone());
+            let reader =
+                RecordBatchIterator::new(batches.clone().into_iter().map(Ok), schema.clone());
             // Boxed: DuckDB keeps a pointer to the stream, so its address must not change.
             let mut stream = Box::new(FFI_ArrowArrayStream::new(Box::new(reader)));
             conn.register_arrow_stream(&view, &mut stream)
@@ -190,10 +213,19 @@ fn commit_once(
     };
     let transaction = || {
         run("BEGIN TRANSACTION", "starting the write of")?;
-        run(&sql::create_schema(catalog, table), "creating the schema of")?;
-        run(&sql::create_or_replace_table(catalog, table, columns), "creating")?;
+        run(
+            &sql::create_schema(catalog, table),
+            "creating the schema of",
+        )?;
+        run(
+            &sql::create_or_replace_table(catalog, table, columns),
+            "creating",
+        )?;
         match &arrow {
-            Some((view, _)) => run(&sql::insert_from_view(catalog, table, view), "inserting into")?,
+            Some((view, _)) => run(
+                &sql::insert_from_view(catalog, table, view),
+                "inserting into",
+            )?,
             None => run(&fill_sql, "registering Parquet files in")?,
         }
         run(
@@ -218,10 +250,18 @@ fn commit_once(
 fn snapshot_of_write(lake: &Lake, table: &TableRef, extra_info: &str) -> Result<(i64, u64)> {
     let conn = lake.connection()?;
     let snapshot: i64 = conn
-        .query_row(&sql::snapshot_by_extra_info(lake.name()), [extra_info], |r| r.get(0))
+        .query_row(
+            &sql::snapshot_by_extra_info(lake.name()),
+            [extra_info],
+            |r| r.get(0),
+        )
         .context(|| "finding the snapshot just committed".into())?;
     let bytes: i64 = conn
-        .query_row(&sql::table_file_bytes(lake.name(), table), [snapshot], |r| r.get(0))
+        .query_row(
+            &sql::table_file_bytes(lake.name(), table),
+            [snapshot],
+            |r| r.get(0),
+        )
         .context(|| format!("summing the files of snapshot {snapshot}"))?;
     Ok((snapshot, bytes.max(0) as u64))
 }
@@ -242,7 +282,10 @@ fn table_columns(table: &TableRef, schema: &Schema) -> Result<Vec<ColumnDef>> {
             return Err(invalid("a column has an empty name".into()));
         }
         if f.name().contains('\0') {
-            return Err(invalid(format!("column {:?} has a NUL character in its name", f.name())));
+            return Err(invalid(format!(
+                "column {:?} has a NUL character in its name",
+                f.name()
+            )));
         }
         // DuckDB matches column names case-insensitively.
         if !seen.insert(f.name().to_lowercase()) {

@@ -120,11 +120,15 @@ impl Catalog {
         match self {
             Catalog::DuckDb { path } => format!(
                 "DuckDB file {}",
-                path.clone().unwrap_or_else(|| root.join("catalog.ducklake")).display()
+                path.clone()
+                    .unwrap_or_else(|| root.join("catalog.ducklake"))
+                    .display()
             ),
             Catalog::Sqlite { path } => format!(
                 "SQLite file {}",
-                path.clone().unwrap_or_else(|| root.join("catalog.sqlite")).display()
+                path.clone()
+                    .unwrap_or_else(|| root.join("catalog.sqlite"))
+                    .display()
             ),
             Catalog::Postgres { connection, .. } => {
                 let shown: Vec<&str> = connection
@@ -230,8 +234,7 @@ impl LakeConfig {
     /// Defaults overlaid with a TOML file.
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        toml::from_str(&text)
-            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+        toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
     }
 
     /// Overlay environment variables (read through `get`, so tests need not touch the process
@@ -243,16 +246,18 @@ impl LakeConfig {
                 None | Some("") => Ok(None),
                 Some("1" | "true" | "yes" | "on") => Ok(Some(true)),
                 Some("0" | "false" | "no" | "off") => Ok(Some(false)),
-                Some(v) => Err(Error::Config(format!("{name}={v:?}: expected true or false"))),
+                Some(v) => Err(Error::Config(format!(
+                    "{name}={v:?}: expected true or false"
+                ))),
             }
         };
         let number = |name: &str| -> Result<Option<usize>> {
             get(name)
                 .filter(|v| !v.is_empty())
                 .map(|v| {
-                    v.trim()
-                        .parse()
-                        .map_err(|_| Error::Config(format!("{name}={v:?}: expected a whole number")))
+                    v.trim().parse().map_err(|_| {
+                        Error::Config(format!("{name}={v:?}: expected a whole number"))
+                    })
                 })
                 .transpose()
         };
@@ -352,17 +357,23 @@ impl LakeConfig {
 
     /// The data path, resolved.
     pub fn data_path(&self) -> PathBuf {
-        self.data_path.clone().unwrap_or_else(|| self.root.join("lakehouse"))
+        self.data_path
+            .clone()
+            .unwrap_or_else(|| self.root.join("lakehouse"))
     }
 
     /// The staging path, resolved.
     pub fn staging_path(&self) -> PathBuf {
-        self.staging_path.clone().unwrap_or_else(|| self.root.join("staging"))
+        self.staging_path
+            .clone()
+            .unwrap_or_else(|| self.root.join("staging"))
     }
 
     /// The logs path, resolved.
     pub fn logs_path(&self) -> PathBuf {
-        self.logs_path.clone().unwrap_or_else(|| self.root.join("logs"))
+        self.logs_path
+            .clone()
+            .unwrap_or_else(|| self.root.join("logs"))
     }
 }
 
@@ -372,8 +383,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k| map.get(k).cloned()
     }
 
@@ -390,7 +403,10 @@ mod tests {
     fn environment_selects_a_postgres_catalog() {
         let c = LakeConfig::default()
             .with_env(env(&[
-                ("PLUGINLAKE_CATALOG", "postgres:host=127.0.0.1 user=postgres dbname=ducklake"),
+                (
+                    "PLUGINLAKE_CATALOG",
+                    "postgres:host=127.0.0.1 user=postgres dbname=ducklake",
+                ),
                 ("PLUGINLAKE_CATALOG_SCHEMA", "lake_meta"),
             ]))
             .unwrap();

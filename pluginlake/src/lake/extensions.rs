@@ -110,7 +110,11 @@ pub fn duckdb_platform(conn: &Connection) -> duckdb::Result<String> {
 }
 
 /// Make extension `name` loaded in `conn`'s database, trying the chain in order.
-pub fn provision(conn: &Connection, name: &str, config: &ExtensionConfig) -> Result<Provisioned, ProvisionError> {
+pub fn provision(
+    conn: &Connection,
+    name: &str,
+    config: &ExtensionConfig,
+) -> Result<Provisioned, ProvisionError> {
     let version = duckdb_version(conn).unwrap_or_else(|e| format!("unknown ({e})"));
     let platform = duckdb_platform(conn).unwrap_or_else(|e| format!("unknown ({e})"));
     let fail = |attempts| ProvisionError {
@@ -208,7 +212,13 @@ fn find_in_source(
     if source.is_file() {
         let is_wheel = source.extension().is_some_and(|e| e == "whl");
         if is_wheel {
-            return extract_from_wheel(source, name, version, &config.python, source.parent().unwrap_or(Path::new(".")));
+            return extract_from_wheel(
+                source,
+                name,
+                version,
+                &config.python,
+                source.parent().unwrap_or(Path::new(".")),
+            );
         }
         if source.file_name().is_some_and(|f| f == file_name.as_str()) {
             return Ok(source.to_owned());
@@ -223,7 +233,10 @@ fn find_in_source(
     }
     let candidates = [
         source.join(&file_name),
-        source.join(format!("v{version}")).join(platform).join(&file_name),
+        source
+            .join(format!("v{version}"))
+            .join(platform)
+            .join(&file_name),
         source.join(format!("v{version}")).join(&file_name),
     ];
     if let Some(found) = candidates.iter().find(|p| p.is_file()) {
@@ -250,25 +263,48 @@ fn find_in_source(
 
 /// Download the wheel with pip into a temporary folder and extract the extension file. The folder
 /// is returned so it lives until the file is installed.
-fn pip_download(name: &str, version: &str, python: &str) -> Result<(tempfile::TempDir, PathBuf), String> {
+fn pip_download(
+    name: &str,
+    version: &str,
+    python: &str,
+) -> Result<(tempfile::TempDir, PathBuf), String> {
     let tmp = tempfile::tempdir().map_err(|e| format!("cannot create a temporary folder: {e}"))?;
     let requirement = format!("duckdb-extension-{name}=={version}");
     let output = Command::new(python)
-        .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--quiet", "-d"])
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--quiet",
+            "-d",
+        ])
         .arg(tmp.path())
         .arg(&requirement)
         .output()
         .map_err(|e| format!("cannot run `{python} -m pip`: {e}"))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no output");
-        return Err(format!("`pip download {requirement}` failed: {}", last.trim()));
+        let last = stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("no output");
+        return Err(format!(
+            "`pip download {requirement}` failed: {}",
+            last.trim()
+        ));
     }
     let prefix = format!("duckdb_extension_{name}-");
     let wheel = std::fs::read_dir(tmp.path())
         .map_err(|e| e.to_string())?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.file_name().and_then(|f| f.to_str()).is_some_and(|f| f.starts_with(&prefix)))
+        .find(|p| {
+            p.file_name()
+                .and_then(|f| f.to_str())
+                .is_some_and(|f| f.starts_with(&prefix))
+        })
         .ok_or_else(|| format!("pip downloaded no {prefix}*.whl"))?;
     let file = extract_from_wheel(&wheel, name, version, python, tmp.path())?;
     Ok((tmp, file))

@@ -134,7 +134,10 @@ mod tests {
     #[test]
     fn multi_part_key_maps_first_part_to_schema_and_last_to_table() {
         let t = AssetKey::new(["fhir", "r4", "patient"]).table().unwrap();
-        assert_eq!((t.schema().as_str(), t.table().as_str()), ("fhir", "patient"));
+        assert_eq!(
+            (t.schema().as_str(), t.table().as_str()),
+            ("fhir", "patient")
+        );
     }
 
     #[test]

@@ -76,11 +76,17 @@ impl Lake {
     /// Open a lake: start DuckDB, provision the extensions, create the local folders and attach
     /// DuckLake (creating the catalog on first use).
     pub fn open(config: LakeConfig) -> Result<Lake> {
-        let name = Ident::new(&config.name)
-            .map_err(|e| Error::Config(format!("lake name: {e}")))?;
+        let name =
+            Ident::new(&config.name).map_err(|e| Error::Config(format!("lake name: {e}")))?;
         let root = absolute(&config.root)?;
         let data_path = absolute(&config.data_path())?;
-        for dir in [&root, &data_path] {
+        let local = [
+            root.clone(),
+            data_path.clone(),
+            absolute(&config.staging_path())?,
+            absolute(&config.logs_path())?,
+        ];
+        for dir in &local {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
 
@@ -111,7 +117,11 @@ impl Lake {
 
         let (location, metadata_schema) = match &config.catalog {
             Catalog::DuckDb { path } => {
-                let p = absolute(&path.clone().unwrap_or_else(|| root.join("catalog.ducklake")))?;
+                let p = absolute(
+                    &path
+                        .clone()
+                        .unwrap_or_else(|| root.join("catalog.ducklake")),
+                )?;
                 (path_str(&p)?.to_owned(), None)
             }
             Catalog::Sqlite { path } => {
@@ -267,7 +277,10 @@ impl std::fmt::Debug for Lake {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Lake")
             .field("name", &self.inner.name)
-            .field("catalog", &self.inner.config.catalog.describe(&self.inner.config.root))
+            .field(
+                "catalog",
+                &self.inner.config.catalog.describe(&self.inner.config.root),
+            )
             .field("data_path", &self.inner.data_path)
             .finish()
     }

@@ -125,9 +125,9 @@ pub fn quote_literal(value: &str) -> String {
 
 /// Quote a path as a SQL string literal. Paths must be valid UTF-8.
 pub fn quote_path(path: &Path) -> Result<String> {
-    let s = path.to_str().ok_or_else(|| {
-        Error::Config(format!("path {} is not valid UTF-8", path.display()))
-    })?;
+    let s = path
+        .to_str()
+        .ok_or_else(|| Error::Config(format!("path {} is not valid UTF-8", path.display())))?;
     Ok(quote_literal(s))
 }
 
@@ -221,7 +221,9 @@ fn column_type_at(table: &TableRef, path: &str, dt: &DataType) -> Result<String>
 }
 
 fn decimal(p: u8, s: i8) -> Option<String> {
-    (1..=38).contains(&p).then(|| format!("DECIMAL({p}, {})", s.max(0)))
+    (1..=38)
+        .contains(&p)
+        .then(|| format!("DECIMAL({p}, {})", s.max(0)))
 }
 
 /// A column of a table to be created.
@@ -282,7 +284,12 @@ pub fn add_data_files(catalog: &Ident, table: &TableRef, files: &[&Path]) -> Res
 }
 
 /// `CALL catalog.set_commit_message(author, message, extra_info => extra)`
-pub fn set_commit_message(catalog: &Ident, author: &str, message: &str, extra_info: &str) -> String {
+pub fn set_commit_message(
+    catalog: &Ident,
+    author: &str,
+    message: &str,
+    extra_info: &str,
+) -> String {
     format!(
         "CALL {}.set_commit_message({}, {}, extra_info => {})",
         catalog.quoted(),
@@ -341,9 +348,18 @@ pub fn table_exists(catalog: &Ident) -> String {
 }
 
 /// `SELECT cols FROM table [AT (VERSION => n)]`
-pub fn select(catalog: &Ident, table: &TableRef, columns: Option<&[String]>, snapshot: Option<i64>) -> String {
+pub fn select(
+    catalog: &Ident,
+    table: &TableRef,
+    columns: Option<&[String]>,
+    snapshot: Option<i64>,
+) -> String {
     let cols = match columns {
-        Some(cols) => cols.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", "),
+        Some(cols) => cols
+            .iter()
+            .map(|c| quote_ident(c))
+            .collect::<Vec<_>>()
+            .join(", "),
         None => "*".into(),
     };
     let at = snapshot
@@ -432,13 +448,20 @@ mod tests {
             ])),
             true,
         );
-        assert_eq!(column_type(&t(), &f).unwrap(), "STRUCT(\"a\" INTEGER, \"b\" VARCHAR[])");
+        assert_eq!(
+            column_type(&t(), &f).unwrap(),
+            "STRUCT(\"a\" INTEGER, \"b\" VARCHAR[])"
+        );
     }
 
     #[test]
     fn union_column_is_rejected_with_its_path() {
         let u = DataType::Union(
-            arrow::datatypes::UnionFields::try_new(vec![0], vec![Field::new("x", DataType::Int32, true)]).unwrap(),
+            arrow::datatypes::UnionFields::try_new(
+                vec![0],
+                vec![Field::new("x", DataType::Int32, true)],
+            )
+            .unwrap(),
             arrow::datatypes::UnionMode::Dense,
         );
         let f = Field::new(
@@ -447,6 +470,9 @@ mod tests {
             true,
         );
         let err = column_type(&t(), &f).unwrap_err().to_string();
-        assert!(err.contains("outer.inner") && err.contains("omop.person"), "{err}");
+        assert!(
+            err.contains("outer.inner") && err.contains("omop.person"),
+            "{err}"
+        );
     }
 }
