@@ -176,7 +176,7 @@ impl Setup {
     }
 }
 
-fn time(f: impl FnOnce()) -> Duration {
+fn time(f: &dyn Fn()) -> Duration {
     let t = Instant::now();
     f();
     t.elapsed()
@@ -184,7 +184,7 @@ fn time(f: impl FnOnce()) -> Duration {
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
-    v[v.len() / 2]
+    (v[(v.len() - 1) / 2] + v[v.len() / 2]) / 2
 }
 
 extern "C" {
@@ -266,15 +266,26 @@ fn main() {
     }
     s.maintain();
 
-    // Interleaved rounds: each round measures every path once, so drift hits all alike.
-    let rounds = 5;
+    // Interleaved rounds: every path once per round, and each pair compared in alternating order
+    // (the second of two runs profits from memory and cache the first one left), so drift and
+    // order hit both sides alike.
+    let rounds = 10;
     let mut t: [Vec<Duration>; 5] = Default::default();
-    for _ in 0..rounds {
-        t[0].push(time(|| s.a_materialize()));
-        t[1].push(time(|| s.b_write_parquet()));
-        t[2].push(time(|| s.c_duckdb_plain()));
-        t[3].push(time(|| s.d_load()));
-        t[4].push(time(|| s.e_duckdb_arrow()));
+    for round in 0..rounds {
+        let pairs: [(usize, &dyn Fn(), usize, &dyn Fn()); 2] = [
+            (0, &|| s.a_materialize(), 1, &|| s.b_write_parquet()),
+            (3, &|| s.d_load(), 4, &|| s.e_duckdb_arrow()),
+        ];
+        for (i, f, j, g) in pairs {
+            if round % 2 == 0 {
+                t[i].push(time(f));
+                t[j].push(time(g));
+            } else {
+                t[j].push(time(g));
+                t[i].push(time(f));
+            }
+        }
+        t[2].push(time(&|| s.c_duckdb_plain()));
         s.maintain();
     }
     let [a, b, cc, d, e] = t.map(median);
