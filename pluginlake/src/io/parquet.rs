@@ -12,11 +12,6 @@ use crate::lake::sql::TableRef;
 /// min/max statistics, so groups are a few hundred thousand rows (polars' default size).
 pub const ROW_GROUP_ROWS: usize = 512 * 512;
 
-/// A Parquet file written for one materialization.
-pub(crate) struct WrittenFile {
-    pub path: PathBuf,
-}
-
 /// Write `df` as one zstd-compressed Parquet file with statistics under
 /// `<data_path>/<schema>/<table>/`, columns encoded in parallel, and flush it to disk before it is
 /// registered in the catalog.
@@ -24,7 +19,7 @@ pub(crate) fn write_file(
     data_path: &Path,
     table: &TableRef,
     df: &mut DataFrame,
-) -> Result<WrittenFile> {
+) -> Result<PathBuf> {
     let dir = data_path
         .join(table.schema().as_str())
         .join(table.table().as_str());
@@ -40,7 +35,7 @@ pub(crate) fn write_file(
         .context(|| format!("writing {} for {table}", path.display()))
         .and_then(|_| file.sync_all().map_err(|e| Error::io(&path, e)));
     match result {
-        Ok(()) => Ok(WrittenFile { path }),
+        Ok(()) => Ok(path),
         Err(e) => {
             let _ = std::fs::remove_file(&path);
             Err(e)

@@ -4,14 +4,14 @@
 //! concurrent readers see the old rows or the new rows, never an empty or partial table.
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use arrow::array::{RecordBatch, RecordBatchIterator};
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::ffi_stream::FFI_ArrowArrayStream;
 
-use super::parquet::{self, WrittenFile};
+use super::parquet;
 use super::{convert, Materialization, Staged, WriteOptions, WritePath};
 use crate::error::{Context, Error, Result};
 use crate::lake::database::RawConnection;
@@ -25,7 +25,7 @@ pub const COMMIT_AUTHOR: &str = "pluginlake";
 /// How the table is filled inside the transaction.
 enum Fill {
     Arrow(SchemaRef, Vec<RecordBatch>),
-    Files(Vec<WrittenFile>),
+    Files(Vec<PathBuf>),
 }
 
 pub(crate) fn write_table(
@@ -91,7 +91,7 @@ pub(crate) fn write_table(
         // Nothing references files of a failed write: remove them.
         if let Fill::Files(files) = &fill {
             for f in files {
-                let _ = std::fs::remove_file(&f.path);
+                let _ = std::fs::remove_file(f);
             }
         }
         return Err(e);
@@ -190,7 +190,7 @@ fn commit_once(
     let run = |sql: &str, what: &str| conn.execute(sql).context(|| format!("{what} {table}"));
     let fill_sql = match fill {
         Fill::Files(files) => {
-            let paths: Vec<&Path> = files.iter().map(|f| f.path.as_path()).collect();
+            let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
             sql::add_data_files(catalog, table, &paths)?
         }
         Fill::Arrow(..) => String::new(),
