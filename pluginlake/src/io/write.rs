@@ -78,16 +78,18 @@ pub(crate) fn write_table(
     let message = format!("materialize {key}");
 
     let conn = lake.raw_connection()?;
-    if let Err(e) = commit(
-        &conn,
-        lake.name(),
+    let commit = Commit {
+        conn: &conn,
+        catalog: lake.name(),
         table,
-        &columns,
-        &fill,
-        &message,
-        &extra_info,
-        write_id,
-    ) {
+        columns: &columns,
+        fill: &fill,
+        message: &message,
+        extra_info: &extra_info,
+        view: Ident::new(&format!("__pluginlake_arrow_{}", write_id.simple()))
+            .expect("a valid identifier"),
+    };
+    if let Err(e) = commit.run() {
         // Nothing references files of a failed write: remove them.
         if let Fill::Files(files) = &fill {
             for f in files {
@@ -151,98 +153,85 @@ fn is_spurious_commit_failure(e: &Error) -> bool {
         && msg.contains("not found in metadata catalog")
 }
 
-#[allow(clippy::too_many_arguments)]
-fn commit(
-    conn: &RawConnection,
-    catalog: &Ident,
-    table: &TableRef,
-    columns: &[ColumnDef],
-    fill: &Fill,
-    message: &str,
-    extra_info: &str,
-    write_id: uuid::Uuid,
-) -> Result<()> {
-    let mut attempt = 1;
-    loop {
-        match commit_once(
-            conn, catalog, table, columns, fill, message, extra_info, write_id,
-        ) {
-            Err(e) if attempt < SPURIOUS_COMMIT_RETRIES && is_spurious_commit_failure(&e) => {
-                tracing::debug!(%table, attempt, "DuckLake commit failed spuriously; retrying");
-                attempt += 1;
-            }
-            other => return other,
-        }
-    }
+/// One replace of a table, committed as one DuckLake snapshot.
+struct Commit<'a> {
+    conn: &'a RawConnection,
+    catalog: &'a Ident,
+    table: &'a TableRef,
+    columns: &'a [ColumnDef],
+    fill: &'a Fill,
+    message: &'a str,
+    extra_info: &'a str,
+    /// Name of the temporary view an Arrow fill is scanned through.
+    view: Ident,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn commit_once(
-    conn: &RawConnection,
-    catalog: &Ident,
-    table: &TableRef,
-    columns: &[ColumnDef],
-    fill: &Fill,
-    message: &str,
-    extra_info: &str,
-    write_id: uuid::Uuid,
-) -> Result<()> {
-    let run = |sql: &str, what: &str| conn.execute(sql).context(|| format!("{what} {table}"));
-    let fill_sql = match fill {
-        Fill::Files(files) => {
-            let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
-            sql::add_data_files(catalog, table, &paths)?
+impl Commit<'_> {
+    /// Commit, retrying DuckLake's spurious failure.
+    fn run(&self) -> Result<()> {
+        let mut attempt = 1;
+        loop {
+            match self.run_once() {
+                Err(e) if attempt < SPURIOUS_COMMIT_RETRIES && is_spurious_commit_failure(&e) => {
+                    tracing::debug!(table = %self.table, attempt, "DuckLake commit failed spuriously; retrying");
+                    attempt += 1;
+                }
+                other => return other,
+            }
         }
-        Fill::Arrow(..) => String::new(),
-    };
-    // An Arrow stream is registered as a temporary view before the transaction starts (a DuckDB
-    // transaction writes to one database only: the lake), and dropped after it ends.
-    let arrow = match fill {
-        Fill::Files(_) => None,
-        Fill::Arrow(schema, batches) => {
-            let view = Ident::new(&format!("__pluginlake_arrow_{}", write_id.simple()))
-                .expect("a valid identifier");
-            let reader =
-                RecordBatchIterator::new(batches.clone().into_iter().map(Ok), schema.clone());
-            // Boxed: DuckDB keeps a pointer to the stream, so its address must not change.
-            let mut stream = Box::new(FFI_ArrowArrayStream::new(Box::new(reader)));
-            conn.register_arrow_stream(&view, &mut stream)
-                .context(|| format!("scanning the data for {table}"))?;
-            Some((view, stream))
-        }
-    };
-    let transaction = || {
-        run("BEGIN TRANSACTION", "starting the write of")?;
-        run(
-            &sql::create_schema(catalog, table),
-            "creating the schema of",
-        )?;
-        run(
-            &sql::create_or_replace_table(catalog, table, columns),
-            "creating",
-        )?;
-        match &arrow {
-            Some((view, _)) => run(
-                &sql::insert_from_view(catalog, table, view),
-                "inserting into",
-            )?,
-            None => run(&fill_sql, "registering Parquet files in")?,
-        }
-        run(
-            &sql::set_commit_message(catalog, COMMIT_AUTHOR, message, extra_info),
-            "tagging the snapshot of",
-        )?;
-        run("COMMIT", "committing")
-    };
-    let result = transaction();
-    if result.is_err() {
-        let _ = conn.execute("ROLLBACK");
     }
-    if let Some((view, stream)) = arrow {
-        let _ = conn.execute(&sql::drop_view(&view));
-        drop(stream);
+
+    fn run_once(&self) -> Result<()> {
+        let (conn, catalog, table) = (self.conn, self.catalog, self.table);
+        let run = |sql: &str, what: &str| conn.execute(sql).context(|| format!("{what} {table}"));
+        let fill_sql = match self.fill {
+            Fill::Files(files) => {
+                let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+                sql::add_data_files(catalog, table, &paths)?
+            }
+            Fill::Arrow(..) => sql::insert_from_view(catalog, table, &self.view),
+        };
+        // An Arrow stream is registered as a temporary view before the transaction starts (a
+        // DuckDB transaction writes to one database only: the lake), and dropped after it ends.
+        let stream = match self.fill {
+            Fill::Files(_) => None,
+            Fill::Arrow(schema, batches) => {
+                let reader =
+                    RecordBatchIterator::new(batches.clone().into_iter().map(Ok), schema.clone());
+                // Boxed: DuckDB keeps a pointer to the stream, so its address must not change.
+                let mut stream = Box::new(FFI_ArrowArrayStream::new(Box::new(reader)));
+                conn.register_arrow_stream(&self.view, &mut stream)
+                    .context(|| format!("scanning the data for {table}"))?;
+                Some(stream)
+            }
+        };
+        let transaction = || {
+            run("BEGIN TRANSACTION", "starting the write of")?;
+            run(
+                &sql::create_schema(catalog, table),
+                "creating the schema of",
+            )?;
+            run(
+                &sql::create_or_replace_table(catalog, table, self.columns),
+                "creating",
+            )?;
+            run(&fill_sql, "filling")?;
+            run(
+                &sql::set_commit_message(catalog, COMMIT_AUTHOR, self.message, self.extra_info),
+                "tagging the snapshot of",
+            )?;
+            run("COMMIT", "committing")
+        };
+        let result = transaction();
+        if result.is_err() {
+            let _ = conn.execute("ROLLBACK");
+        }
+        if let Some(stream) = stream {
+            let _ = conn.execute(&sql::drop_view(&self.view));
+            drop(stream);
+        }
+        result
     }
-    result
 }
 
 /// The snapshot a write committed (found by its unique commit info) and the bytes of Parquet the
