@@ -20,10 +20,12 @@
 //! ```
 //!
 //! Modules follow the data path: [`lake`] (DuckDB + DuckLake, extension provisioning, the SQL
-//! builder, asset keys) and [`io`] (the IO manager and its type handlers).
+//! builder, asset keys), [`io`] (the IO manager and its type handlers) and [`graph`] (asset
+//! specifications, validated definitions, selection).
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod graph;
 pub mod io;
 pub mod lake;
 

@@ -1,0 +1,304 @@
+//! [`Definitions`]: the validated asset graph, with O(1) lookups by key.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use super::selection::{Selection, SelectionError};
+use super::AssetSpec;
+use crate::lake::key::AssetKey;
+
+/// A graph that cannot be run, with the names involved.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GraphError {
+    /// Two assets share a key.
+    #[error("asset key {0} is defined twice")]
+    DuplicateKey(AssetKey),
+    /// Two assets map to the same DuckLake table.
+    #[error("assets {first} and {second} both map to DuckLake table {table}")]
+    DuplicateTable {
+        /// The table.
+        table: String,
+        /// One asset.
+        first: AssetKey,
+        /// The other.
+        second: AssetKey,
+    },
+    /// A key that cannot be mapped to a table.
+    #[error("{0}")]
+    InvalidKey(String),
+    /// A dependency on an asset that is not defined.
+    #[error("asset {asset} depends on {dep}, which is not defined")]
+    UnknownDependency {
+        /// The depending asset.
+        asset: AssetKey,
+        /// The missing upstream.
+        dep: AssetKey,
+    },
+    /// The dependencies form a cycle.
+    #[error("the assets form a cycle: {}", Cycle(.0))]
+    Cycle(Vec<AssetKey>),
+}
+
+struct Cycle<'a>(&'a [AssetKey]);
+
+impl fmt::Display for Cycle<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for key in self.0 {
+            write!(f, "{key} -> ")?;
+        }
+        match self.0.first() {
+            Some(first) => write!(f, "{first}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The validated asset graph.
+#[derive(Clone, Debug)]
+pub struct Definitions {
+    specs: Vec<AssetSpec>,
+    index: HashMap<AssetKey, usize>,
+    upstream: Vec<Vec<usize>>,
+    downstream: Vec<Vec<usize>>,
+    /// Indices in topological order (every asset after its upstreams).
+    order: Vec<usize>,
+}
+
+impl Definitions {
+    /// Build and validate the graph.
+    pub fn new(specs: impl IntoIterator<Item = AssetSpec>) -> Result<Self, GraphError> {
+        let specs: Vec<AssetSpec> = specs.into_iter().collect();
+        let mut index = HashMap::with_capacity(specs.len());
+        let mut tables = HashMap::with_capacity(specs.len());
+        for (i, spec) in specs.iter().enumerate() {
+            if index.insert(spec.key.clone(), i).is_some() {
+                return Err(GraphError::DuplicateKey(spec.key.clone()));
+            }
+            let table = spec
+                .key
+                .table()
+                .map_err(|e| GraphError::InvalidKey(e.to_string()))?;
+            if let Some(first) = tables.insert(table.clone(), i) {
+                return Err(GraphError::DuplicateTable {
+                    table: table.to_string(),
+                    first: specs[first].key.clone(),
+                    second: spec.key.clone(),
+                });
+            }
+        }
+        let mut upstream = vec![Vec::new(); specs.len()];
+        let mut downstream = vec![Vec::new(); specs.len()];
+        for (i, spec) in specs.iter().enumerate() {
+            for dep in &spec.deps {
+                let &d = index
+                    .get(dep)
+                    .ok_or_else(|| GraphError::UnknownDependency {
+                        asset: spec.key.clone(),
+                        dep: dep.clone(),
+                    })?;
+                upstream[i].push(d);
+                downstream[d].push(i);
+            }
+        }
+        let order = topological_order(&upstream, &downstream).map_err(|cycle| {
+            GraphError::Cycle(cycle.into_iter().map(|i| specs[i].key.clone()).collect())
+        })?;
+        Ok(Definitions {
+            specs,
+            index,
+            upstream,
+            downstream,
+            order,
+        })
+    }
+
+    /// Number of assets.
+    pub fn len(&self) -> usize {
+        self.specs.len()
+    }
+
+    /// True when there are no assets.
+    pub fn is_empty(&self) -> bool {
+        self.specs.is_empty()
+    }
+
+    /// The asset with this key.
+    pub fn get(&self, key: &AssetKey) -> Option<&AssetSpec> {
+        self.index.get(key).map(|&i| &self.specs[i])
+    }
+
+    /// Every asset, each after its upstreams.
+    pub fn topological(&self) -> impl Iterator<Item = &AssetSpec> {
+        self.order.iter().map(|&i| &self.specs[i])
+    }
+
+    /// The direct upstreams of `key`.
+    pub fn upstream(&self, key: &AssetKey) -> Vec<&AssetKey> {
+        self.neighbours(key, &self.upstream)
+    }
+
+    /// The direct downstreams of `key`.
+    pub fn downstream(&self, key: &AssetKey) -> Vec<&AssetKey> {
+        self.neighbours(key, &self.downstream)
+    }
+
+    fn neighbours<'a>(&'a self, key: &AssetKey, edges: &[Vec<usize>]) -> Vec<&'a AssetKey> {
+        self.index
+            .get(key)
+            .map(|&i| edges[i].iter().map(|&j| &self.specs[j].key).collect())
+            .unwrap_or_default()
+    }
+
+    /// The keys a selection picks, in topological order.
+    pub fn select(&self, selection: &Selection) -> Result<Vec<&AssetKey>, SelectionError> {
+        let mut picked = vec![false; self.specs.len()];
+        for (i, on) in selection.resolve(self)?.into_iter().enumerate() {
+            picked[i] = on;
+        }
+        Ok(self
+            .order
+            .iter()
+            .filter(|&&i| picked[i])
+            .map(|&i| &self.specs[i].key)
+            .collect())
+    }
+
+    pub(super) fn index_of(&self, key: &AssetKey) -> Option<usize> {
+        self.index.get(key).copied()
+    }
+
+    pub(super) fn specs(&self) -> &[AssetSpec] {
+        &self.specs
+    }
+
+    /// Mark everything reachable from `start` along `upstream` (true) or downstream edges.
+    pub(super) fn close(&self, start: usize, upstream: bool, marks: &mut [bool]) {
+        let edges = if upstream {
+            &self.upstream
+        } else {
+            &self.downstream
+        };
+        let mut stack = vec![start];
+        while let Some(i) = stack.pop() {
+            for &j in &edges[i] {
+                if !marks[j] {
+                    marks[j] = true;
+                    stack.push(j);
+                }
+            }
+        }
+    }
+}
+
+/// Kahn's algorithm; on a cycle, returns one cycle's nodes in order.
+fn topological_order(
+    upstream: &[Vec<usize>],
+    downstream: &[Vec<usize>],
+) -> Result<Vec<usize>, Vec<usize>> {
+    let mut missing: Vec<usize> = upstream.iter().map(Vec::len).collect();
+    let mut ready: Vec<usize> = (0..upstream.len()).filter(|&i| missing[i] == 0).collect();
+    let mut order = Vec::with_capacity(upstream.len());
+    while let Some(i) = ready.pop() {
+        order.push(i);
+        for &d in &downstream[i] {
+            missing[d] -= 1;
+            if missing[d] == 0 {
+                ready.push(d);
+            }
+        }
+    }
+    if order.len() == upstream.len() {
+        return Ok(order);
+    }
+    // Every node left has an unfinished upstream: walk upstream until a node repeats.
+    let mut seen = vec![usize::MAX; upstream.len()];
+    let mut path = Vec::new();
+    let mut node = (0..upstream.len())
+        .find(|&i| missing[i] > 0)
+        .expect("a node is left");
+    while seen[node] == usize::MAX {
+        seen[node] = path.len();
+        path.push(node);
+        node = *upstream[node]
+            .iter()
+            .find(|&&u| missing[u] > 0)
+            .expect("a node in a cycle has an unfinished upstream");
+    }
+    let mut cycle = path.split_off(seen[node]);
+    cycle.reverse(); // upstream walk -> data-flow order
+    Err(cycle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(key: &str, deps: &[&str]) -> AssetSpec {
+        AssetSpec::new(key).with_deps(deps.iter().copied())
+    }
+
+    #[test]
+    fn every_asset_comes_after_its_upstreams() {
+        let defs = Definitions::new([
+            spec(
+                "omop/condition_era",
+                &["omop/condition_occurrence", "omop/person"],
+            ),
+            spec("omop/condition_occurrence", &["raw_conditions"]),
+            spec("raw_conditions", &[]),
+            spec("omop/person", &[]),
+        ])
+        .unwrap();
+        let order: Vec<String> = defs.topological().map(|s| s.key.to_string()).collect();
+        let pos = |k: &str| order.iter().position(|o| o == k).unwrap();
+        assert!(pos("raw_conditions") < pos("omop/condition_occurrence"));
+        assert!(pos("omop/condition_occurrence") < pos("omop/condition_era"));
+        assert!(pos("omop/person") < pos("omop/condition_era"));
+    }
+
+    #[test]
+    fn a_cycle_is_rejected_naming_its_members_in_order() {
+        let err = Definitions::new([
+            spec("a", &["c"]),
+            spec("b", &["a"]),
+            spec("c", &["b"]),
+            spec("d", &[]),
+        ])
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            ["a -> b -> c -> a", "b -> c -> a -> b", "c -> a -> b -> c"]
+                .iter()
+                .any(|c| msg.contains(c)),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_and_tables_are_rejected_with_both_names() {
+        let err =
+            Definitions::new([spec("omop/person", &[]), spec("omop/person", &[])]).unwrap_err();
+        assert_eq!(
+            err,
+            GraphError::DuplicateKey(AssetKey::parse("omop/person"))
+        );
+        let err = Definitions::new([spec("omop/v1/person", &[]), spec("omop/v2/person", &[])])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("omop/v1/person")
+                && err.contains("omop/v2/person")
+                && err.contains("omop.person"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_dependency_is_rejected() {
+        let err = Definitions::new([spec("b", &["a"])])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("b depends on a"), "{err}");
+    }
+}
