@@ -47,8 +47,14 @@ pub fn dataframe_schema(df: &DataFrame) -> Result<SchemaRef> {
 }
 
 /// A DataFrame as Arrow record batches (one per aligned chunk), without copying buffers.
-pub fn dataframe_to_batches(mut df: DataFrame) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+pub fn dataframe_to_batches(df: DataFrame) -> Result<(SchemaRef, Vec<RecordBatch>)> {
     let schema = dataframe_schema(&df)?;
+    let batches = dataframe_batches(df, &schema)?;
+    Ok((schema, batches))
+}
+
+/// [`dataframe_to_batches`] for a caller that already has the frame's [`dataframe_schema`].
+pub(crate) fn dataframe_batches(mut df: DataFrame, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
     if df.should_rechunk() {
         df.align_chunks_par();
     }
@@ -73,7 +79,7 @@ pub fn dataframe_to_batches(mut df: DataFrame) -> Result<(SchemaRef, Vec<RecordB
             .context(|| "assembling a record batch from a DataFrame".into())?;
         batches.push(batch);
     }
-    Ok((schema, batches))
+    Ok(batches)
 }
 
 /// Arrow record batches as a DataFrame (one polars chunk per batch), without copying buffers

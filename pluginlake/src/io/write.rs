@@ -55,7 +55,7 @@ pub(crate) fn write_table(
     } else {
         match staged {
             Staged::Frame(df) => {
-                let (schema, batches) = convert::dataframe_to_batches(df)?;
+                let batches = convert::dataframe_batches(df, &schema)?;
                 Fill::Arrow(schema, batches)
             }
             Staged::Batches(schema, batches) => Fill::Arrow(schema, batches),
