@@ -117,3 +117,41 @@ fn walk_find(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
     }
     None
 }
+
+#[test]
+fn a_folder_with_a_downloaded_wheel_is_installed_from_without_writing_into_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let wheels = dir.path().join("wheels");
+    let status = std::process::Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-d",
+        ])
+        .arg(&wheels)
+        .arg("duckdb-extension-ducklake==1.5.5")
+        .status()
+        .expect("run pip");
+    assert!(status.success(), "pip download failed");
+    let lake = Lake::open(config(
+        dir.path(),
+        ExtensionConfig {
+            directory: Some(dir.path().join("empty")),
+            source: Some(wheels.clone()),
+            from_repository: false,
+            from_pip: false,
+            ..ExtensionConfig::default()
+        },
+    ))
+    .unwrap();
+    assert_eq!(lake.extensions()[0].step, Step::Source);
+    let left: Vec<_> = std::fs::read_dir(&wheels)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left.len(), 1, "the user's folder was written to: {left:?}");
+}

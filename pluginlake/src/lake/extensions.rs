@@ -150,7 +150,7 @@ pub fn provision(
     match &config.source {
         None => attempts.push((Step::Source, "no source configured".into())),
         Some(source) => match find_in_source(source, name, &version, &platform, config)
-            .and_then(|file| install_file(conn, &ident, &file))
+            .and_then(|(_unpacked, file)| install_file(conn, &ident, &file))
         {
             Ok(()) => return done(Step::Source, attempts),
             Err(e) => attempts.push((Step::Source, e)),
@@ -200,28 +200,28 @@ fn install_file(conn: &Connection, name: &Ident, file: &Path) -> Result<(), Stri
         .map_err(|e| format!("{}: {}", file.display(), first_line(&e.to_string())))
 }
 
-/// Find `<name>.duckdb_extension` in a user-named file or folder.
+/// A found extension file, and the temporary folder it was unpacked into (if it came from a
+/// wheel), which must live until the file is installed.
+type Found = (Option<tempfile::TempDir>, PathBuf);
+
+/// Find `<name>.duckdb_extension` in a user-named file or folder. Wheels are unpacked into a
+/// temporary folder, never into the user's.
 fn find_in_source(
     source: &Path,
     name: &str,
     version: &str,
     platform: &str,
     config: &ExtensionConfig,
-) -> Result<PathBuf, String> {
+) -> Result<Found, String> {
     let file_name = format!("{name}.duckdb_extension");
     if source.is_file() {
         let is_wheel = source.extension().is_some_and(|e| e == "whl");
         if is_wheel {
-            return extract_from_wheel(
-                source,
-                name,
-                version,
-                &config.python,
-                source.parent().unwrap_or(Path::new(".")),
-            );
+            return extract_from_wheel(source, name, version, &config.python)
+                .map(|(tmp, file)| (Some(tmp), file));
         }
         if source.file_name().is_some_and(|f| f == file_name.as_str()) {
-            return Ok(source.to_owned());
+            return Ok((None, source.to_owned()));
         }
         return Err(format!(
             "{} is not {file_name} (nor a duckdb-extension wheel)",
@@ -240,20 +240,14 @@ fn find_in_source(
         source.join(format!("v{version}")).join(&file_name),
     ];
     if let Some(found) = candidates.iter().find(|p| p.is_file()) {
-        return Ok(found.clone());
+        return Ok((None, found.clone()));
     }
     // A downloaded wheel in the folder.
     let prefix = format!("duckdb_extension_{name}-{version}-");
-    let wheel = std::fs::read_dir(source)
-        .map_err(|e| format!("cannot read {}: {e}", source.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| {
-            p.file_name()
-                .and_then(|f| f.to_str())
-                .is_some_and(|f| f.starts_with(&prefix) && f.ends_with(".whl"))
-        });
-    match wheel {
-        Some(w) => extract_from_wheel(&w, name, version, &config.python, source),
+    match find_wheel(source, &prefix)? {
+        Some(w) => {
+            extract_from_wheel(&w, name, version, &config.python).map(|(tmp, file)| (Some(tmp), file))
+        }
         None => Err(format!(
             "{} holds neither {file_name} (directly or under v{version}/{platform}/) nor a {prefix}*.whl",
             source.display()
@@ -262,7 +256,7 @@ fn find_in_source(
 }
 
 /// Download the wheel with pip into a temporary folder and extract the extension file. The folder
-/// is returned so it lives until the file is installed.
+/// it is unpacked into is returned so it lives until the file is installed.
 fn pip_download(
     name: &str,
     version: &str,
@@ -297,28 +291,32 @@ fn pip_download(
         ));
     }
     let prefix = format!("duckdb_extension_{name}-");
-    let wheel = std::fs::read_dir(tmp.path())
-        .map_err(|e| e.to_string())?
+    let wheel = find_wheel(tmp.path(), &prefix)?
+        .ok_or_else(|| format!("pip downloaded no {prefix}*.whl"))?;
+    extract_from_wheel(&wheel, name, version, python)
+}
+
+/// The first `<prefix>*.whl` in `dir`.
+fn find_wheel(dir: &Path, prefix: &str) -> Result<Option<PathBuf>, String> {
+    Ok(std::fs::read_dir(dir)
+        .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| {
             p.file_name()
                 .and_then(|f| f.to_str())
-                .is_some_and(|f| f.starts_with(&prefix))
-        })
-        .ok_or_else(|| format!("pip downloaded no {prefix}*.whl"))?;
-    let file = extract_from_wheel(&wheel, name, version, python, tmp.path())?;
-    Ok((tmp, file))
+                .is_some_and(|f| f.starts_with(prefix) && f.ends_with(".whl"))
+        }))
 }
 
-/// Extract `<name>.duckdb_extension` from a wheel (a zip file) with Python's zipfile module, which
-/// is present wherever pip is.
+/// Extract `<name>.duckdb_extension` from a wheel (a zip file) into a new temporary folder, with
+/// Python's zipfile module, which is present wherever pip is.
 fn extract_from_wheel(
     wheel: &Path,
     name: &str,
     version: &str,
     python: &str,
-    into: &Path,
-) -> Result<PathBuf, String> {
+) -> Result<(tempfile::TempDir, PathBuf), String> {
+    let into = tempfile::tempdir().map_err(|e| format!("cannot create a temporary folder: {e}"))?;
     let member = format!("extensions/v{version}/{name}.duckdb_extension");
     let script = "import sys, zipfile\n\
         z = zipfile.ZipFile(sys.argv[1])\n\
@@ -330,12 +328,12 @@ fn extract_from_wheel(
         .arg(script)
         .arg(wheel)
         .arg(&member)
-        .arg(into)
+        .arg(into.path())
         .output()
         .map_err(|e| format!("cannot run `{python}` to unpack {}: {e}", wheel.display()))?;
     if !output.status.success() {
         return Err(String::from_utf8_lossy(&output.stderr).trim().to_owned());
     }
     let path = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
-    Ok(path)
+    Ok((into, path))
 }
