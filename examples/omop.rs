@@ -1,34 +1,23 @@
-//! Writes a few OMOP-shaped tables into DuckLake on the embedded default (`.data/`), reads one
-//! back and prints the tables, their row counts and the snapshot list.
+//! A small OMOP pipeline as pluginlake assets, materialized into DuckLake on the embedded default
+//! (`.data/`): generated source-system tables -> `omop.person`, `omop.condition_occurrence` ->
+//! `omop.condition_era`, with a blocking check that no era ends before it starts.
 //!
 //! ```text
-//! cargo run --release --example omop
+//! cargo run --release --example omop                 # materialize everything, show the result
+//! cargo run --release --example omop -- assets       # or any pluginlake command:
+//! cargo run --release --example omop -- graph --dot
+//! cargo run --release --example omop -- materialize '+omop/condition_era'
+//! cargo run --release --example omop -- runs
 //! ```
 
-use std::time::Instant;
+use std::process::ExitCode;
 
 use pluginlake::prelude::*;
 use polars::prelude::*;
 
-/// A small deterministic generator, so every run writes the same data.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 const PERSONS: usize = 10_000;
 const CONDITIONS: usize = 250_000;
-/// A few SNOMED concepts (OMOP standard concept ids) with their source codes.
+/// A few SNOMED concepts (OMOP standard concept ids) with the ICD-10 codes the source uses.
 const CONCEPTS: [(i32, &str); 6] = [
     (201826, "E11.9"),  // type 2 diabetes mellitus
     (320128, "I10"),    // essential hypertension
@@ -37,72 +26,137 @@ const CONCEPTS: [(i32, &str); 6] = [
     (4329847, "I21.9"), // myocardial infarction
     (433736, "E66.9"),  // obesity
 ];
+/// Days from 1970-01-01 to 2010-01-01.
+const Y2010: i32 = 14_610;
 
-fn person(rng: &mut Rng) -> PolarsResult<DataFrame> {
-    let ids: Vec<i64> = (1..=PERSONS as i64).collect();
-    let gender: Vec<i32> = ids
-        .iter()
-        .map(|_| if rng.below(2) == 0 { 8507 } else { 8532 })
-        .collect();
-    let year: Vec<i32> = ids.iter().map(|_| 1930 + rng.below(80) as i32).collect();
-    let month: Vec<i32> = ids.iter().map(|_| 1 + rng.below(12) as i32).collect();
-    let day: Vec<i32> = ids.iter().map(|_| 1 + rng.below(28) as i32).collect();
-    let race: Vec<i32> = ids
-        .iter()
-        .map(|_| [8527, 8516, 8515, 0][rng.below(4) as usize])
-        .collect();
-    let source: Vec<String> = ids.iter().map(|id| format!("P{id:07}")).collect();
-    df![
-        "person_id" => ids,
-        "gender_concept_id" => gender,
-        "year_of_birth" => year,
-        "month_of_birth" => month,
-        "day_of_birth" => day,
-        "race_concept_id" => race,
-        "ethnicity_concept_id" => vec![38003564i32; PERSONS],
-        "person_source_value" => source,
-    ]
+/// A small deterministic generator, so every run writes the same data.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
 }
 
-fn condition_occurrence(rng: &mut Rng) -> PolarsResult<DataFrame> {
-    let ids: Vec<i64> = (1..=CONDITIONS as i64).collect();
-    let mut person = Vec::with_capacity(CONDITIONS);
-    let mut concept = Vec::with_capacity(CONDITIONS);
-    let mut source = Vec::with_capacity(CONDITIONS);
-    let mut start = Vec::with_capacity(CONDITIONS);
-    let mut end = Vec::with_capacity(CONDITIONS);
+fn dates(name: &str, days: Vec<Option<i32>>) -> PolarsResult<Column> {
+    Ok(Series::new(name.into(), days).cast(&DataType::Date)?.into())
+}
+
+/// Patients as the source system exports them.
+#[asset(key_prefix = "raw", group = "raw")]
+fn persons() -> Result<DataFrame> {
+    let mut rng = Rng(42);
+    let codes: Vec<String> = (1..=PERSONS).map(|i| format!("P{i:07}")).collect();
+    let sex: Vec<&str> = codes.iter().map(|_| ["M", "F"][rng.below(2) as usize]).collect();
+    // Born 1930-1990.
+    let birth = (0..PERSONS)
+        .map(|_| Some(-14_610 + rng.below(21_900) as i32))
+        .collect();
+    Ok(DataFrame::new(
+        PERSONS,
+        vec![
+            Series::new("patient_code".into(), codes).into(),
+            Series::new("sex".into(), sex).into(),
+            dates("birth_date", birth)?,
+        ],
+    )?)
+}
+
+/// Diagnoses as the source system exports them: ICD-10 codes, some without a resolution date,
+/// a few for patients the system does not know.
+#[asset(key_prefix = "raw", group = "raw")]
+fn conditions() -> Result<DataFrame> {
+    let mut rng = Rng(7);
+    let mut patient = Vec::with_capacity(CONDITIONS);
+    let mut code = Vec::with_capacity(CONDITIONS);
+    let mut onset = Vec::with_capacity(CONDITIONS);
+    let mut resolved = Vec::with_capacity(CONDITIONS);
     for _ in 0..CONDITIONS {
-        person.push(1 + rng.below(PERSONS as u64) as i64);
-        let (c, s) = CONCEPTS[rng.below(CONCEPTS.len() as u64) as usize];
-        concept.push(c);
-        source.push(s);
-        let s = 14_610 + rng.below(3_650) as i32; // 2010-01-01 + up to ten years, as days
-        start.push(s);
-        end.push((rng.below(4) != 0).then(|| s + rng.below(60) as i32));
+        // 1 in 1,000 refers to an unknown patient.
+        patient.push(format!("P{:07}", 1 + rng.below(PERSONS as u64 + 10)));
+        code.push(CONCEPTS[rng.below(CONCEPTS.len() as u64) as usize].1);
+        let start = Y2010 + rng.below(3_650) as i32;
+        onset.push(Some(start));
+        resolved.push((rng.below(4) != 0).then(|| start + rng.below(60) as i32));
     }
-    let date = |name: &str, v: Series| v.with_name(name.into()).cast(&DataType::Date);
-    DataFrame::new(
+    Ok(DataFrame::new(
         CONDITIONS,
         vec![
-            Series::new("condition_occurrence_id".into(), ids).into(),
-            Series::new("person_id".into(), person).into(),
-            Series::new("condition_concept_id".into(), concept).into(),
-            date("condition_start_date", Series::new("".into(), start))?.into(),
-            date("condition_end_date", Series::new("".into(), end))?.into(),
-            Series::new(
-                "condition_type_concept_id".into(),
-                vec![32817i32; CONDITIONS],
-            )
-            .into(),
-            Series::new("condition_source_value".into(), source).into(),
+            Series::new("patient_code".into(), patient).into(),
+            Series::new("icd10".into(), code).into(),
+            dates("onset_date", onset)?,
+            dates("resolved_date", resolved)?,
         ],
-    )
+    )?)
 }
 
-/// OMOP's condition_era, simplified: one era per person and concept spanning their occurrences.
-fn condition_era(occurrences: DataFrame) -> PolarsResult<DataFrame> {
-    occurrences
-        .lazy()
+/// OMOP person: one row per patient.
+#[asset(key_prefix = "omop", group = "omop", ins(raw = persons))]
+fn person(raw: LazyFrame) -> Result<DataFrame> {
+    Ok(raw
+        .select([
+            col("patient_code")
+                .str()
+                .strip_prefix(lit("P"))
+                .cast(DataType::Int64)
+                .alias("person_id"),
+            when(col("sex").eq(lit("M")))
+                .then(lit(8507i32))
+                .otherwise(lit(8532i32))
+                .alias("gender_concept_id"),
+            col("birth_date").dt().year().cast(DataType::Int32).alias("year_of_birth"),
+            col("birth_date").dt().month().cast(DataType::Int32).alias("month_of_birth"),
+            col("birth_date").dt().day().cast(DataType::Int32).alias("day_of_birth"),
+            lit(0i32).alias("race_concept_id"),
+            lit(38003564i32).alias("ethnicity_concept_id"),
+            col("patient_code").alias("person_source_value"),
+        ])
+        .sort(["person_id"], Default::default())
+        .collect()?)
+}
+
+/// OMOP condition_occurrence: ICD-10 mapped to standard concepts, only for known persons.
+#[asset(key_prefix = "omop", group = "omop", ins(raw = conditions))]
+fn condition_occurrence(raw: LazyFrame, person: LazyFrame) -> Result<DataFrame> {
+    let concepts = df![
+        "icd10" => CONCEPTS.map(|c| c.1),
+        "condition_concept_id" => CONCEPTS.map(|c| c.0),
+    ]?;
+    Ok(raw
+        .join(
+            person.select([col("person_id"), col("person_source_value")]),
+            [col("patient_code")],
+            [col("person_source_value")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .join(
+            concepts.lazy(),
+            [col("icd10")],
+            [col("icd10")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .sort(["person_id", "onset_date"], Default::default())
+        .with_row_index("condition_occurrence_id", Some(1))
+        .select([
+            col("condition_occurrence_id").cast(DataType::Int64),
+            col("person_id"),
+            col("condition_concept_id"),
+            col("onset_date").alias("condition_start_date"),
+            col("resolved_date").alias("condition_end_date"),
+            lit(32817i32).alias("condition_type_concept_id"),
+            col("icd10").alias("condition_source_value"),
+        ])
+        .collect()?)
+}
+
+/// OMOP condition_era, simplified: one era per person and concept spanning their occurrences.
+#[asset(key_prefix = "omop", group = "omop", code_version = "1")]
+fn condition_era(condition_occurrence: LazyFrame) -> Result<DataFrame> {
+    Ok(condition_occurrence
         .group_by([col("person_id"), col("condition_concept_id")])
         .agg([
             col("condition_start_date")
@@ -112,96 +166,71 @@ fn condition_era(occurrences: DataFrame) -> PolarsResult<DataFrame> {
                 .fill_null(col("condition_start_date"))
                 .max()
                 .alias("condition_era_end_date"),
-            col("condition_occurrence_id")
+            col("condition_start_date")
                 .count()
                 .cast(DataType::Int32)
                 .alias("condition_occurrence_count"),
         ])
         .sort(["person_id", "condition_concept_id"], Default::default())
         .with_row_index("condition_era_id", Some(1))
-        .collect()
+        .with_column(col("condition_era_id").cast(DataType::Int64))
+        .collect()?)
 }
 
-fn main() -> Result<()> {
-    let started = Instant::now();
-    let lake = Lake::open_default()?;
-    println!(
-        "lake: DuckDB {} | catalog {} | data {}",
-        lake.duckdb_version(),
-        lake.config().catalog.describe(&lake.config().root),
-        lake.data_path().display()
-    );
-    for e in lake.extensions() {
-        println!("extension {}: {}", e.name, e.step);
+/// No era ends before it starts.
+#[asset_check(asset = condition_era, blocking)]
+fn era_ends_after_start(eras: LazyFrame) -> Result<CheckResult> {
+    let bad = eras
+        .filter(col("condition_era_end_date").lt(col("condition_era_start_date")))
+        .collect()?
+        .height();
+    Ok(
+        CheckResult::from_bool(bad == 0, format!("{bad} eras end before they start"))
+            .with_metadata("bad_rows", bad),
+    )
+}
+
+/// Conditions of unknown patients were dropped: a warning, not a stop.
+#[asset_check(asset = condition_occurrence)]
+fn every_condition_kept(ctx: &AssetContext, occurrences: DataFrame) -> Result<CheckResult> {
+    let raw = ctx.lake().row_count(&AssetKey::parse("raw/conditions").table()?)?;
+    let dropped = raw - occurrences.height() as u64;
+    let result = if dropped == 0 {
+        CheckResult::pass()
+    } else {
+        CheckResult::warn(format!("{dropped} conditions refer to unknown patients"))
+    };
+    Ok(result.with_metadata("dropped", dropped))
+}
+
+fn main() -> ExitCode {
+    if std::env::args_os().len() > 1 {
+        return pluginlake::cli::main();
     }
-
-    let run = format!("omop-example-{}", std::process::id());
-    let options = WriteOptions::run(&run);
-    let mut rng = Rng(42);
-    let person = person(&mut rng).expect("generate person");
-    let occurrences = condition_occurrence(&mut rng).expect("generate condition_occurrence");
-
-    let mut written = vec![
-        lake.store_with(["omop", "person"], person, &options)?,
-        lake.store_with(["omop", "condition_occurrence"], occurrences, &options)?,
-    ];
-    // Downstream: read the stored occurrences back from DuckLake and derive eras from them.
-    let stored: DataFrame = lake.load(["omop", "condition_occurrence"])?;
-    let eras = condition_era(stored).expect("derive condition_era");
-    written.push(lake.store_with(["omop", "condition_era"], eras, &options)?);
-
-    println!("\nmaterialized (run {run}):");
-    println!(
-        "{:<28} {:>10} {:>9} {:>12} {:>8}  path",
-        "table", "rows", "snapshot", "parquet B", "ms"
-    );
-    for m in &written {
+    // The README's command: materialize everything, then show what the lake holds.
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let shown = runtime.block_on(async {
+        let defs = Definitions::registered()?;
+        let config = LakeConfig::load()?;
+        let mut out = std::io::stdout();
+        let code = pluginlake::cli::run(defs, config, ["omop", "materialize", "*"], &mut out).await?;
+        let lake = Lake::open_default()?;
         println!(
-            "{:<28} {:>10} {:>9} {:>12} {:>8.1}  {:?}",
-            m.table,
-            m.rows,
-            m.snapshot_id,
-            m.parquet_bytes,
-            m.duration.as_secs_f64() * 1e3,
-            m.path
+            "\nlake: DuckDB {} | catalog {} | data {}",
+            lake.duckdb_version(),
+            lake.config().catalog.describe(&lake.config().root),
+            lake.data_path().display()
         );
-    }
-
-    let era: DataFrame = lake.load_with(
-        ["omop", "condition_era"],
-        &LoadOptions::default().columns([
-            "person_id",
-            "condition_concept_id",
-            "condition_era_start_date",
-            "condition_era_end_date",
-            "condition_occurrence_count",
-        ]),
-    )?;
-    println!(
-        "\nomop.condition_era read back ({} rows):\n{}",
-        era.height(),
-        era.head(Some(5))
-    );
-
-    println!("\ntables:");
-    for table in lake.tables()? {
-        println!(
-            "  {:<28} {:>10} rows",
-            table.to_string(),
-            lake.row_count(&table)?
-        );
-    }
-
-    println!("\nsnapshots:");
-    for s in lake.snapshots()? {
-        println!(
-            "  {:>4}  {}  {:<10} {}",
-            s.snapshot_id,
-            s.time,
-            s.author.as_deref().unwrap_or("-"),
-            s.commit_message.as_deref().unwrap_or(&s.changes)
-        );
-    }
-    println!("\ndone in {:.2} s", started.elapsed().as_secs_f64());
-    Ok(())
+        let eras: DataFrame = lake.load(["omop", "condition_era"])?;
+        println!("\nomop.condition_era ({} rows):\n{}", eras.height(), eras.head(Some(5)));
+        println!("\ntables:");
+        for table in lake.tables()? {
+            println!("  {:<28} {:>10} rows", table.to_string(), lake.row_count(&table)?);
+        }
+        Ok::<_, pluginlake::Error>(code)
+    });
+    shown.unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        ExitCode::FAILURE
+    })
 }

@@ -143,3 +143,25 @@ async fn async_store_and_load_run_off_the_runtime_threads() {
     let df: DataFrame = lake.load_async("t3", Default::default()).await.unwrap();
     assert_eq!(df.height(), 4000);
 }
+
+#[test]
+fn concurrent_first_writes_into_one_new_schema_all_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = common::lake_in(dir.path());
+    let before = common::snapshot_count(&lake);
+    let barrier = Arc::new(std::sync::Barrier::new(6));
+    let writers: Vec<_> = (0..6)
+        .map(|i| {
+            let (lake, barrier) = (lake.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                lake.store(["fresh", &format!("t{i}")], frame(10, i)).map(|m| m.snapshot_id)
+            })
+        })
+        .collect();
+    let mut snapshots: Vec<i64> = writers.into_iter().map(|w| w.join().unwrap().unwrap()).collect();
+    snapshots.sort();
+    snapshots.dedup();
+    assert_eq!(snapshots.len(), 6, "one snapshot per write");
+    assert_eq!(common::snapshot_count(&lake) - before, 6);
+}

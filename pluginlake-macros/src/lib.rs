@@ -1,5 +1,44 @@
 //! Procedural macros for pluginlake: `#[asset]` and `#[asset_check]`.
 //!
-//! The crate only parses and emits code that calls the `pluginlake` library. The macros arrive
-//! with the asset-graph issue; until then the crate exports nothing.
+//! This crate only parses and emits code that calls the `pluginlake` library; the logic (loading
+//! inputs, storing outputs, running the graph) lives there. Use the macros through `pluginlake`
+//! (`pluginlake::asset`, `pluginlake::asset_check`), which documents them with examples.
+//!
+//! What the emitted code relies on: the asset function is kept as written (callable directly,
+//! e.g. in unit tests), and a braced struct of the same name is added in the type namespace.
+//! Downstream assets name their upstreams through that struct, so an unknown upstream or a
+//! parameter type that cannot be loaded from what the upstream stores is a compile error at
+//! the parameter.
 #![warn(missing_docs)]
+
+mod asset;
+mod check;
+mod options;
+mod params;
+
+use proc_macro::TokenStream;
+
+/// Declare a function as a pluginlake asset. See `pluginlake::asset` for the options and examples.
+#[proc_macro_attribute]
+pub fn asset(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item = proc_macro2::TokenStream::from(item);
+    asset::expand(attr.into(), item.clone())
+        .unwrap_or_else(|e| with_item(e, item))
+        .into()
+}
+
+/// Declare a function as a check over an asset's stored value. See `pluginlake::asset_check`.
+#[proc_macro_attribute]
+pub fn asset_check(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item = proc_macro2::TokenStream::from(item);
+    check::expand(attr.into(), item.clone())
+        .unwrap_or_else(|e| with_item(e, item))
+        .into()
+}
+
+/// The error, plus the item unchanged so that code using it does not cascade into more errors.
+fn with_item(error: syn::Error, item: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
+    let mut out = error.into_compile_error();
+    out.extend(item);
+    out
+}

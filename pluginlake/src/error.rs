@@ -6,8 +6,14 @@
 
 use std::path::PathBuf;
 
+use crate::graph::{GraphError, SelectionError};
+use crate::lake::key::AssetKey;
+
 /// Result alias used throughout pluginlake.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Any error an asset's own code returns.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Everything that can go wrong in pluginlake.
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +113,45 @@ pub enum Error {
     /// A blocking task was cancelled or panicked.
     #[error("background task failed: {0}")]
     Task(String),
+
+    /// The definitions cannot form a graph (duplicate key or table, unknown dependency, cycle).
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+
+    /// A selection names something the graph does not have.
+    #[error(transparent)]
+    Selection(#[from] SelectionError),
+
+    /// An asset's (or check's) own code returned an error.
+    #[error("asset {key} failed: {source}")]
+    Asset {
+        /// The asset.
+        key: AssetKey,
+        /// The error the code returned.
+        #[source]
+        source: BoxError,
+    },
+
+    /// An asset's (or check's) code panicked.
+    #[error("asset {key} panicked: {message}")]
+    Panic {
+        /// The asset.
+        key: AssetKey,
+        /// The panic message.
+        message: String,
+    },
+
+    /// An input of an asset could not be loaded from DuckLake.
+    #[error("asset {asset} could not load its input {input}: {source}")]
+    Input {
+        /// The asset whose input it is.
+        asset: AssetKey,
+        /// The upstream asset.
+        input: AssetKey,
+        /// Why loading failed.
+        #[source]
+        source: Box<Error>,
+    },
 }
 
 impl Error {
@@ -120,6 +165,8 @@ impl Error {
                 | Error::UnsupportedType { .. }
                 | Error::TableNotFound { .. }
                 | Error::Config(_)
+                | Error::Graph(_)
+                | Error::Selection(_)
         )
     }
 

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use super::selection::{Selection, SelectionError};
-use super::AssetSpec;
+use super::{registered_assets, registered_checks, AssetDef, AssetSpec, CheckDef};
 use crate::lake::key::AssetKey;
 
 /// A graph that cannot be run, with the names involved.
@@ -38,6 +38,22 @@ pub enum GraphError {
     /// The dependencies form a cycle.
     #[error("the assets form a cycle: {}", Cycle(.0))]
     Cycle(Vec<AssetKey>),
+    /// A check of an asset that is not defined.
+    #[error("check {check} checks asset {asset}, which is not defined")]
+    UnknownCheckedAsset {
+        /// The check.
+        check: String,
+        /// The missing asset.
+        asset: AssetKey,
+    },
+    /// Two checks of one asset share a name.
+    #[error("asset {asset} has two checks named {check}")]
+    DuplicateCheck {
+        /// The asset.
+        asset: AssetKey,
+        /// The name.
+        check: String,
+    },
 }
 
 struct Cycle<'a>(&'a [AssetKey]);
@@ -54,10 +70,12 @@ impl fmt::Display for Cycle<'_> {
     }
 }
 
-/// The validated asset graph.
+/// The validated asset graph: assets, their checks, and the edges between them.
 #[derive(Clone, Debug)]
 pub struct Definitions {
-    specs: Vec<AssetSpec>,
+    assets: Vec<AssetDef>,
+    /// The checks of each asset (by index).
+    checks: Vec<Vec<CheckDef>>,
     index: HashMap<AssetKey, usize>,
     upstream: Vec<Vec<usize>>,
     downstream: Vec<Vec<usize>>,
@@ -66,9 +84,21 @@ pub struct Definitions {
 }
 
 impl Definitions {
-    /// Build and validate the graph.
-    pub fn new(specs: impl IntoIterator<Item = AssetSpec>) -> Result<Self, GraphError> {
-        let specs: Vec<AssetSpec> = specs.into_iter().collect();
+    /// Every asset and check registered with `#[asset]` and `#[asset_check]` in this binary (across
+    /// modules and crates), validated. Assets are taken in key order, so the result does not
+    /// depend on link order.
+    pub fn collect() -> Result<Self, GraphError> {
+        let mut assets: Vec<AssetDef> = registered_assets().collect();
+        assets.sort_by(|a, b| a.spec.key.cmp(&b.spec.key));
+        let mut checks: Vec<CheckDef> = registered_checks().collect();
+        checks.sort_by(|a, b| (&a.spec.asset, &a.spec.name).cmp(&(&b.spec.asset, &b.spec.name)));
+        Definitions::new(assets)?.with_checks(checks)
+    }
+
+    /// Build and validate the graph from assets (an [`AssetSpec`] alone is an external asset).
+    pub fn new<A: Into<AssetDef>>(assets: impl IntoIterator<Item = A>) -> Result<Self, GraphError> {
+        let assets: Vec<AssetDef> = assets.into_iter().map(Into::into).collect();
+        let specs: Vec<&AssetSpec> = assets.iter().map(|a| &a.spec).collect();
         let mut index = HashMap::with_capacity(specs.len());
         let mut tables = HashMap::with_capacity(specs.len());
         for (i, spec) in specs.iter().enumerate() {
@@ -104,8 +134,10 @@ impl Definitions {
         let order = topological_order(&upstream, &downstream).map_err(|cycle| {
             GraphError::Cycle(cycle.into_iter().map(|i| specs[i].key.clone()).collect())
         })?;
+        let checks = vec![Vec::new(); assets.len()];
         Ok(Definitions {
-            specs,
+            assets,
+            checks,
             index,
             upstream,
             downstream,
@@ -113,24 +145,57 @@ impl Definitions {
         })
     }
 
+    /// Add checks; each must check a defined asset, and names are unique per asset.
+    pub fn with_checks(
+        mut self,
+        checks: impl IntoIterator<Item = CheckDef>,
+    ) -> Result<Self, GraphError> {
+        for check in checks {
+            let &i = self.index.get(&check.spec.asset).ok_or_else(|| {
+                GraphError::UnknownCheckedAsset {
+                    check: check.spec.name.clone(),
+                    asset: check.spec.asset.clone(),
+                }
+            })?;
+            if self.checks[i].iter().any(|c| c.spec.name == check.spec.name) {
+                return Err(GraphError::DuplicateCheck {
+                    asset: check.spec.asset.clone(),
+                    check: check.spec.name.clone(),
+                });
+            }
+            self.checks[i].push(check);
+        }
+        Ok(self)
+    }
+
     /// Number of assets.
     pub fn len(&self) -> usize {
-        self.specs.len()
+        self.assets.len()
     }
 
     /// True when there are no assets.
     pub fn is_empty(&self) -> bool {
-        self.specs.is_empty()
+        self.assets.is_empty()
+    }
+
+    /// The specification of the asset with this key.
+    pub fn get(&self, key: &AssetKey) -> Option<&AssetSpec> {
+        self.asset(key).map(|a| &a.spec)
     }
 
     /// The asset with this key.
-    pub fn get(&self, key: &AssetKey) -> Option<&AssetSpec> {
-        self.index.get(key).map(|&i| &self.specs[i])
+    pub fn asset(&self, key: &AssetKey) -> Option<&AssetDef> {
+        self.index.get(key).map(|&i| &self.assets[i])
+    }
+
+    /// The checks of the asset with this key.
+    pub fn checks(&self, key: &AssetKey) -> &[CheckDef] {
+        self.index.get(key).map_or(&[], |&i| &self.checks[i])
     }
 
     /// Every asset, each after its upstreams.
     pub fn topological(&self) -> impl Iterator<Item = &AssetSpec> {
-        self.order.iter().map(|&i| &self.specs[i])
+        self.order.iter().map(|&i| &self.assets[i].spec)
     }
 
     /// The direct upstreams of `key`.
@@ -146,30 +211,51 @@ impl Definitions {
     fn neighbours<'a>(&'a self, key: &AssetKey, edges: &[Vec<usize>]) -> Vec<&'a AssetKey> {
         self.index
             .get(key)
-            .map(|&i| edges[i].iter().map(|&j| &self.specs[j].key).collect())
+            .map(|&i| edges[i].iter().map(|&j| &self.assets[j].spec.key).collect())
             .unwrap_or_default()
     }
 
     /// The keys a selection picks, in topological order.
     pub fn select(&self, selection: &Selection) -> Result<Vec<&AssetKey>, SelectionError> {
-        let mut picked = vec![false; self.specs.len()];
-        for (i, on) in selection.resolve(self)?.into_iter().enumerate() {
-            picked[i] = on;
-        }
         Ok(self
-            .order
-            .iter()
-            .filter(|&&i| picked[i])
-            .map(|&i| &self.specs[i].key)
+            .select_indices(selection)?
+            .into_iter()
+            .map(|i| &self.assets[i].spec.key)
             .collect())
     }
 
-    pub(super) fn index_of(&self, key: &AssetKey) -> Option<usize> {
+    /// The indices a selection picks, in topological order.
+    pub(crate) fn select_indices(&self, selection: &Selection) -> Result<Vec<usize>, SelectionError> {
+        let picked = selection.resolve(self)?;
+        Ok(self.order.iter().copied().filter(|&i| picked[i]).collect())
+    }
+
+    pub(crate) fn index_of(&self, key: &AssetKey) -> Option<usize> {
         self.index.get(key).copied()
     }
 
-    pub(super) fn specs(&self) -> &[AssetSpec] {
-        &self.specs
+    /// The asset at an index.
+    pub(crate) fn at(&self, i: usize) -> &AssetDef {
+        &self.assets[i]
+    }
+
+    /// The checks of the asset at an index.
+    pub(crate) fn checks_at(&self, i: usize) -> &[CheckDef] {
+        &self.checks[i]
+    }
+
+    /// Direct upstream indices of an index.
+    pub(crate) fn upstream_at(&self, i: usize) -> &[usize] {
+        &self.upstream[i]
+    }
+
+    /// Direct downstream indices of an index.
+    pub(crate) fn downstream_at(&self, i: usize) -> &[usize] {
+        &self.downstream[i]
+    }
+
+    pub(super) fn specs(&self) -> impl Iterator<Item = &AssetSpec> {
+        self.assets.iter().map(|a| &a.spec)
     }
 
     /// Mark everything reachable from `start` along `upstream` (true) or downstream edges.

@@ -1,15 +1,26 @@
-//! The asset graph: asset specifications, [`Definitions`] validated at start-up, and Dagster-style
-//! [`Selection`]s.
+//! The asset graph: assets and checks (what `#[asset]` and `#[asset_check]` emit), [`Definitions`]
+//! validated at start-up, and Dagster-style [`Selection`]s.
 //!
 //! What the compiler cannot check is checked here, when the definitions are built: duplicate
 //! keys, two assets mapping to the same DuckLake table, dependencies on unknown assets and cycles
 //! (the error names the cycle).
 
+mod asset;
+mod check;
+mod context;
 mod definitions;
 mod selection;
 
 use std::collections::BTreeMap;
 
+pub use asset::{
+    registered_assets, Asset, AssetDef, AssetOutput, AssetRegistration, BoxFuture, RetryPolicy,
+};
+pub use check::{
+    registered_checks, Check, CheckDef, CheckOutput, CheckRegistration, CheckResult, CheckSpec,
+    Severity,
+};
+pub use context::AssetContext;
 pub use definitions::{Definitions, GraphError};
 pub use selection::{Selection, SelectionError};
 
@@ -58,6 +69,24 @@ impl AssetSpec {
     /// Put the asset in a group.
     pub fn in_group(mut self, group: impl Into<String>) -> Self {
         self.group = Some(group.into());
+        self
+    }
+
+    /// Describe the asset.
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
+
+    /// Declare the version of the computing code.
+    pub fn with_code_version(mut self, version: impl Into<String>) -> Self {
+        self.code_version = Some(version.into());
+        self
+    }
+
+    /// Add a static metadata entry.
+    pub fn with_metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.metadata.insert(key.into(), value.into());
         self
     }
 }

@@ -81,7 +81,6 @@ impl Selection {
                 Target::Group(group) => {
                     let found: Vec<usize> = defs
                         .specs()
-                        .iter()
                         .enumerate()
                         .filter(|(_, s)| s.group.as_deref() == Some(group.as_str()))
                         .map(|(i, _)| i)

@@ -34,3 +34,7 @@ impl TypeHandler for LazyFrame {
         Ok(data.into_dataframe()?.lazy())
     }
 }
+
+impl super::Tabular for DataFrame {}
+
+impl super::Tabular for LazyFrame {}

@@ -61,6 +61,27 @@ pub trait TypeHandler: Sized + Send + 'static {
     fn load(data: TableData) -> Result<Self>;
 }
 
+/// Marks a handler whose table is an ordinary table of columns that every other `Tabular` handler
+/// can read (DataFrame, LazyFrame, RecordBatch, `Vec<RecordBatch>`). An asset input of a
+/// `Tabular` type can then be loaded from any `Tabular` upstream.
+///
+/// Mark your own handler `Tabular` when that holds; otherwise implement [`LoadFrom`] for the
+/// upstream types it can read (at least `impl LoadFrom<MyType> for MyType {}`).
+pub trait Tabular: TypeHandler {}
+
+/// `Self` can be loaded from the table an upstream asset of type `U` stores.
+///
+/// `#[asset]` requires it of every input parameter, so a parameter type that cannot read the
+/// upstream's table is a compile error at the parameter.
+#[diagnostic::on_unimplemented(
+    message = "an asset input of type `{Self}` cannot be loaded from an upstream asset that stores `{U}`",
+    label = "no TypeHandler loads this from the upstream's table",
+    note = "tabular types (DataFrame, LazyFrame, RecordBatch, Vec<RecordBatch>) load from each other; for your own handler implement `Tabular`, or `LoadFrom<{U}>`"
+)]
+pub trait LoadFrom<U> {}
+
+impl<T: Tabular, U: Tabular> LoadFrom<U> for T {}
+
 /// Data a handler hands over for storage.
 pub(crate) enum Staged {
     Frame(DataFrame),

@@ -25,8 +25,9 @@ pub(crate) fn read_table(
     let conn = lake.connection()?;
     if string_views {
         // String views need Arrow format 1.4 as well; polars then takes the buffers as they are.
-        conn.execute_batch(&sql::set("produce_arrow_string_view", "true"))
-            .and_then(|()| conn.execute_batch(&sql::set("arrow_output_version", "1.4")))
+        // For this connection only: other readers (Arrow handlers, duckdb-rs rows) expect Utf8.
+        conn.execute_batch(&sql::set_session("produce_arrow_string_view", "true"))
+            .and_then(|()| conn.execute_batch(&sql::set_session("arrow_output_version", "1.4")))
             .context(|| "asking DuckDB for Arrow string views".into())?;
     }
     let query = sql::select(

@@ -40,3 +40,7 @@ impl TypeHandler for Vec<RecordBatch> {
         Ok(data.into_batches().1)
     }
 }
+
+impl super::Tabular for RecordBatch {}
+
+impl super::Tabular for Vec<RecordBatch> {}

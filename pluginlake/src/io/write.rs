@@ -140,17 +140,21 @@ fn parquet_fill(lake: &Lake, table: &TableRef, staged: Staged) -> Result<Fill> {
     )?]))
 }
 
-/// How often a write is retried when DuckLake 1.5.5 fails its commit with "Failed to get path for
+/// How often a write is tried when its commit fails retryably. DuckLake 1.5.5 fails commits with "Failed to get path for
 /// schema with id ... - schema not found in metadata catalog". DuckLake raises this spuriously when a
 /// table is replaced while another connection reads it (reproduced with DuckDB's own Python client);
 /// the failed commit changes nothing and the same transaction succeeds when run again (measured:
 /// 8 of 40 replaces under a busy reader needed a second attempt, none a third).
-const SPURIOUS_COMMIT_RETRIES: usize = 5;
+const COMMIT_RETRIES: usize = 5;
 
-fn is_spurious_commit_failure(e: &Error) -> bool {
+/// DuckLake's spurious failure above, or a conflict that running the transaction again resolves:
+/// two writers creating the same new schema at once (the second attempt finds it created, and
+/// `CREATE SCHEMA IF NOT EXISTS` does nothing).
+fn is_retryable_commit_failure(e: &Error) -> bool {
     let msg = e.to_string();
-    msg.contains("Failed to get path for schema with id")
-        && msg.contains("not found in metadata catalog")
+    (msg.contains("Failed to get path for schema with id")
+        && msg.contains("not found in metadata catalog"))
+        || (msg.contains("Transaction conflict") && msg.contains("attempting to create schema"))
 }
 
 /// One replace of a table, committed as one DuckLake snapshot.
@@ -172,8 +176,8 @@ impl Commit<'_> {
         let mut attempt = 1;
         loop {
             match self.run_once() {
-                Err(e) if attempt < SPURIOUS_COMMIT_RETRIES && is_spurious_commit_failure(&e) => {
-                    tracing::debug!(table = %self.table, attempt, "DuckLake commit failed spuriously; retrying");
+                Err(e) if attempt < COMMIT_RETRIES && is_retryable_commit_failure(&e) => {
+                    tracing::debug!(table = %self.table, attempt, error = %e, "DuckLake commit failed; retrying");
                     attempt += 1;
                 }
                 other => return other,

@@ -389,6 +389,13 @@ pub fn set(setting: &str, value: &str) -> String {
     format!("SET {setting} = {}", quote_literal(value))
 }
 
+/// `SET SESSION name = 'value'`: a setting for one connection only (a plain `SET` of most
+/// settings is global and would change every other connection's results).
+pub fn set_session(setting: &str, value: &str) -> String {
+    debug_assert!(Ident::new(setting).is_ok(), "setting names are constants");
+    format!("SET SESSION {setting} = {}", quote_literal(value))
+}
+
 /// Options of an `ATTACH 'ducklake:...'` statement.
 pub struct AttachOptions<'a> {
     /// The catalog location after `ducklake:` (a file path or `postgres:...`, `sqlite:...`).

@@ -1,0 +1,166 @@
+//! `#[asset]`: keep the function, add the struct that names it in the graph, register it.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+use syn::{Item, ItemFn, ReturnType};
+
+use crate::options::{key_part, AssetOptions};
+use crate::params::{self, as_asset};
+
+pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let options = AssetOptions::parse(attr)?;
+    let func = function(item, "#[asset]")?;
+    params::check_signature(&func.sig, "an asset")?;
+    let params = params::analyze(&func.sig, &options.ins, "an asset")?;
+    for dep in &options.deps {
+        let text = dep.to_token_stream().to_string();
+        if params::upstreams(&params).any(|u| u.to_token_stream().to_string() == text) {
+            return Err(syn::Error::new(
+                dep.span(),
+                format!("`{text}` is already an input parameter; list in `deps` only upstreams whose data is not loaded"),
+            ));
+        }
+    }
+
+    let fn_ident = &func.sig.ident;
+    let name = match &options.name {
+        Some(lit) => lit.value(),
+        None => {
+            let name = fn_ident.to_string();
+            let name = name.strip_prefix("r#").unwrap_or(&name).to_owned();
+            key_part(&name, fn_ident.span(), "asset name (the function's name; override it with `name = \"...\"`)")?;
+            name
+        }
+    };
+    let parts = options.key_prefix.iter().chain(std::iter::once(&name));
+    let key_text = options
+        .key_prefix
+        .iter()
+        .chain(std::iter::once(&name))
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("/");
+
+    let mut deps: Vec<TokenStream> = params::upstreams(&params)
+        .map(|p| {
+            let a = as_asset(p);
+            quote!(#a::key())
+        })
+        .collect();
+    deps.extend(options.deps.iter().map(|p| {
+        let a = as_asset(p);
+        quote!(#a::key())
+    }));
+
+    let description = options
+        .description
+        .as_ref()
+        .map(|l| l.value())
+        .or_else(|| params::doc_comment(&func.attrs));
+    let mut spec = quote! {
+        ::pluginlake::graph::AssetSpec::new(<Self as ::pluginlake::graph::Asset>::key())
+    };
+    if !deps.is_empty() {
+        spec.extend(quote!(.with_deps([#(#deps),*])));
+    }
+    if let Some(g) = &options.group {
+        spec.extend(quote!(.in_group(#g)));
+    }
+    if let Some(d) = description {
+        spec.extend(quote!(.with_description(#d)));
+    }
+    if let Some(v) = &options.code_version {
+        spec.extend(quote!(.with_code_version(#v)));
+    }
+    for (k, v) in &options.metadata {
+        spec.extend(quote!(.with_metadata(#k, #v)));
+    }
+
+    let (loads, args) = params::load_inputs(&params);
+    let call = if func.sig.asyncness.is_some() {
+        quote!(#fn_ident(#(#args),*).await)
+    } else {
+        // Synchronous asset code runs on tokio's blocking pool: it never stalls the runtime.
+        quote!(__ctx.blocking(move |__ctx| #fn_ident(#(#args),*)).await?)
+    };
+    let retry = options.retry.as_ref().map(|r| {
+        let attempts = &r.max_attempts;
+        let backoff = r
+            .backoff_ms
+            .as_ref()
+            .map(ToTokens::to_token_stream)
+            .unwrap_or_else(|| quote!(0));
+        quote! {
+            .with_retry(::pluginlake::graph::RetryPolicy::new(
+                #attempts,
+                ::std::time::Duration::from_millis(#backoff),
+            ))
+        }
+    });
+    let ReturnType::Type(_, ret) = &func.sig.output else {
+        unreachable!("check_signature requires a return type")
+    };
+    let output = quote_spanned!(ret.span()=> <#ret as ::pluginlake::graph::AssetOutput>::Value);
+    let vis = &func.vis;
+    let struct_doc = format!(
+        "Names the pluginlake asset `{key_text}` in the graph (its function of the same name computes it)."
+    );
+
+    Ok(quote! {
+        #func
+
+        #[doc = #struct_doc]
+        #[allow(non_camel_case_types)]
+        #vis struct #fn_ident {}
+
+        impl ::pluginlake::graph::Asset for #fn_ident {
+            type Output = #output;
+
+            fn key() -> ::pluginlake::AssetKey {
+                ::pluginlake::AssetKey::new([#(#parts),*])
+            }
+
+            fn definition() -> ::pluginlake::graph::AssetDef {
+                ::pluginlake::graph::AssetDef::new(#spec, |__ctx: ::pluginlake::graph::AssetContext| async move {
+                    let __ctx = &__ctx;
+                    #(#loads)*
+                    let __out = #call;
+                    __ctx.store_output(__out).await
+                })
+                #retry
+            }
+        }
+
+        ::pluginlake::__private::inventory::submit! {
+            ::pluginlake::graph::AssetRegistration {
+                definition: <#fn_ident as ::pluginlake::graph::Asset>::definition,
+            }
+        }
+    })
+}
+
+/// The item as a function, or a spanned error naming what it is.
+pub fn function(item: TokenStream, attr: &str) -> syn::Result<ItemFn> {
+    match syn::parse2::<Item>(item)? {
+        Item::Fn(f) => Ok(f),
+        other => {
+            let what = match &other {
+                Item::Struct(_) => "a struct",
+                Item::Enum(_) => "an enum",
+                Item::Impl(_) => "an impl block",
+                Item::Mod(_) => "a module",
+                Item::Const(_) => "a const",
+                Item::Static(_) => "a static",
+                Item::Trait(_) => "a trait",
+                Item::Type(_) => "a type alias",
+                Item::Use(_) => "a use declaration",
+                _ => "this item",
+            };
+            Err(syn::Error::new(
+                other.span(),
+                format!("{attr} goes on a free function, not on {what}"),
+            ))
+        }
+    }
+}

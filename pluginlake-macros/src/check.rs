@@ -1,0 +1,101 @@
+//! `#[asset_check]`: a rule over an asset's stored value, run after the asset materializes.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use crate::asset::function;
+use crate::options::{key_part, CheckOptions};
+use crate::params::{self, as_asset, Param};
+
+pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let options = CheckOptions::parse(attr)?;
+    let func = function(item, "#[asset_check]")?;
+    params::check_signature(&func.sig, "an asset check")?;
+    // The value parameter (if any) is the checked asset, whatever it is called.
+    let mut params = params::analyze(&func.sig, &[], "an asset check")?;
+    let mut inputs = params
+        .iter_mut()
+        .filter_map(|p| match p {
+            Param::Input { upstream, ty } => Some((upstream, ty)),
+            Param::Context { .. } => None,
+        });
+    if let Some((upstream, _)) = inputs.next() {
+        *upstream = options.asset.clone();
+    }
+    if let Some((_, ty)) = inputs.next() {
+        return Err(syn::Error::new(
+            ty.span(),
+            "an asset check takes one value, the checked asset's (plus optionally the AssetContext)",
+        ));
+    }
+
+    let fn_ident = &func.sig.ident;
+    let name = match &options.name {
+        Some(lit) => lit.value(),
+        None => {
+            let name = fn_ident.to_string();
+            let name = name.strip_prefix("r#").unwrap_or(&name).to_owned();
+            key_part(&name, fn_ident.span(), "check name")?;
+            name
+        }
+    };
+    let asset = as_asset(&options.asset);
+    let blocking = options.blocking;
+    let description = match options
+        .description
+        .as_ref()
+        .map(|l| l.value())
+        .or_else(|| params::doc_comment(&func.attrs))
+    {
+        Some(d) => quote!(::std::option::Option::Some(::std::string::String::from(#d))),
+        None => quote!(::std::option::Option::None),
+    };
+    let (loads, args) = params::load_inputs(&params);
+    let call = if func.sig.asyncness.is_some() {
+        quote!(#fn_ident(#(#args),*).await)
+    } else {
+        quote!(__ctx.blocking(move |__ctx| #fn_ident(#(#args),*)).await?)
+    };
+    let syn::ReturnType::Type(_, ret) = &func.sig.output else {
+        unreachable!("check_signature requires a return type")
+    };
+    let result = quote_spanned!(ret.span()=> __ctx.check_result(__out));
+    let vis = &func.vis;
+    let struct_doc = format!(
+        "Names the pluginlake asset check `{name}` (its function of the same name evaluates it)."
+    );
+
+    Ok(quote! {
+        #func
+
+        #[doc = #struct_doc]
+        #[allow(non_camel_case_types)]
+        #vis struct #fn_ident {}
+
+        impl ::pluginlake::graph::Check for #fn_ident {
+            fn definition() -> ::pluginlake::graph::CheckDef {
+                ::pluginlake::graph::CheckDef::new(
+                    ::pluginlake::graph::CheckSpec {
+                        name: ::std::string::String::from(#name),
+                        asset: #asset::key(),
+                        blocking: #blocking,
+                        description: #description,
+                    },
+                    |__ctx: ::pluginlake::graph::AssetContext| async move {
+                        let __ctx = &__ctx;
+                        #(#loads)*
+                        let __out = #call;
+                        #result
+                    },
+                )
+            }
+        }
+
+        ::pluginlake::__private::inventory::submit! {
+            ::pluginlake::graph::CheckRegistration {
+                definition: <#fn_ident as ::pluginlake::graph::Check>::definition,
+            }
+        }
+    })
+}

@@ -1,0 +1,376 @@
+//! Parsing the options of `#[asset(...)]` and `#[asset_check(...)]`, with spanned errors.
+
+use proc_macro2::{Span, TokenStream};
+use syn::parse::Parser;
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{Expr, ExprLit, Lit, LitInt, LitStr, Meta, MetaNameValue, Path, Token};
+
+/// Longest key part accepted (as the library's identifier rule: PostgreSQL's limit).
+const MAX_PART_LEN: usize = 63;
+
+/// The options of one `#[asset]`.
+#[derive(Default)]
+pub struct AssetOptions {
+    pub key_prefix: Vec<String>,
+    pub name: Option<LitStr>,
+    pub group: Option<LitStr>,
+    pub description: Option<LitStr>,
+    pub code_version: Option<LitStr>,
+    pub metadata: Vec<(String, String)>,
+    pub deps: Vec<Path>,
+    pub ins: Vec<(syn::Ident, Path)>,
+    pub retry: Option<Retry>,
+}
+
+/// `retry(max_attempts = 3, backoff_ms = 200)`.
+pub struct Retry {
+    pub max_attempts: LitInt,
+    pub backoff_ms: Option<LitInt>,
+}
+
+/// The options of one `#[asset_check]`.
+pub struct CheckOptions {
+    pub asset: Path,
+    pub blocking: bool,
+    pub name: Option<LitStr>,
+    pub description: Option<LitStr>,
+}
+
+const ASSET_OPTIONS: &str =
+    "key_prefix, name, group, description, code_version, metadata(...), deps(...), ins(...), retry(...)";
+const CHECK_OPTIONS: &str = "asset, blocking, name, description";
+
+fn parse_metas(attr: TokenStream) -> syn::Result<Punctuated<Meta, Token![,]>> {
+    Punctuated::<Meta, Token![,]>::parse_terminated.parse2(attr)
+}
+
+/// Fails when an option is given twice.
+fn once<T>(slot: &Option<T>, meta: &Meta, name: &str) -> syn::Result<()> {
+    if slot.is_some() {
+        return Err(syn::Error::new(
+            meta.span(),
+            format!("option `{name}` is given twice"),
+        ));
+    }
+    Ok(())
+}
+
+fn meta_name(meta: &Meta) -> String {
+    meta.path()
+        .get_ident()
+        .map(ToString::to_string)
+        .unwrap_or_else(|| quote::quote!(#meta).to_string())
+}
+
+impl AssetOptions {
+    pub fn parse(attr: TokenStream) -> syn::Result<Self> {
+        let mut o = AssetOptions::default();
+        let mut seen = std::collections::HashSet::new();
+        for meta in parse_metas(attr)? {
+            let name = meta_name(&meta);
+            if !seen.insert(name.clone()) {
+                return Err(syn::Error::new(
+                    meta.span(),
+                    format!("option `{name}` is given twice"),
+                ));
+            }
+            match name.as_str() {
+                "key_prefix" => o.key_prefix = key_prefix(&meta)?,
+                "name" => {
+                    let lit = string(&meta)?;
+                    key_part(&lit.value(), lit.span(), "name")?;
+                    o.name = Some(lit);
+                }
+                "group" => o.group = Some(string(&meta)?),
+                "description" => o.description = Some(string(&meta)?),
+                "code_version" => o.code_version = Some(string(&meta)?),
+                "metadata" => {
+                    for nv in name_values(&meta)? {
+                        let key = nv
+                            .path
+                            .get_ident()
+                            .ok_or_else(|| syn::Error::new(nv.path.span(), "expected a name"))?
+                            .to_string();
+                        o.metadata.push((key, literal_text(&nv.value)?));
+                    }
+                }
+                "deps" => o.deps = paths(&meta)?,
+                "ins" => {
+                    for nv in name_values(&meta)? {
+                        let param = nv.path.get_ident().cloned().ok_or_else(|| {
+                            syn::Error::new(nv.path.span(), "expected a parameter name")
+                        })?;
+                        if o.ins.iter().any(|(p, _)| *p == param) {
+                            return Err(syn::Error::new(
+                                param.span(),
+                                format!("parameter `{param}` is bound twice in `ins`"),
+                            ));
+                        }
+                        let Expr::Path(path) = nv.value else {
+                            return Err(syn::Error::new(
+                                nv.value.span(),
+                                "expected the Rust path of an upstream asset, e.g. `ins(raw = crate::raw::raw_conditions)`",
+                            ));
+                        };
+                        o.ins.push((param, path.path));
+                    }
+                }
+                "retry" => o.retry = Some(retry(&meta)?),
+                _ => {
+                    return Err(syn::Error::new(
+                        meta.path().span(),
+                        format!("unknown #[asset] option `{name}`; expected one of: {ASSET_OPTIONS}"),
+                    ))
+                }
+            }
+        }
+        Ok(o)
+    }
+}
+
+impl CheckOptions {
+    pub fn parse(attr: TokenStream) -> syn::Result<Self> {
+        let mut asset = None;
+        let mut blocking = false;
+        let mut name = None;
+        let mut description = None;
+        for meta in parse_metas(attr)? {
+            match meta_name(&meta).as_str() {
+                "asset" => {
+                    once(&asset, &meta, "asset")?;
+                    let Meta::NameValue(MetaNameValue {
+                        value: Expr::Path(p),
+                        ..
+                    }) = &meta
+                    else {
+                        return Err(syn::Error::new(
+                            meta.span(),
+                            "expected `asset = <path of the checked asset>`",
+                        ));
+                    };
+                    asset = Some(p.path.clone());
+                }
+                "blocking" => {
+                    let Meta::Path(_) = meta else {
+                        return Err(syn::Error::new(
+                            meta.span(),
+                            "`blocking` is a flag: write `blocking`",
+                        ));
+                    };
+                    if blocking {
+                        return Err(syn::Error::new(meta.span(), "option `blocking` is given twice"));
+                    }
+                    blocking = true;
+                }
+                "name" => {
+                    once(&name, &meta, "name")?;
+                    let lit = string(&meta)?;
+                    key_part(&lit.value(), lit.span(), "name")?;
+                    name = Some(lit);
+                }
+                "description" => {
+                    once(&description, &meta, "description")?;
+                    description = Some(string(&meta)?);
+                }
+                other => {
+                    return Err(syn::Error::new(
+                        meta.path().span(),
+                        format!("unknown #[asset_check] option `{other}`; expected one of: {CHECK_OPTIONS}"),
+                    ))
+                }
+            }
+        }
+        let asset = asset.ok_or_else(|| {
+            syn::Error::new(
+                Span::call_site(),
+                "#[asset_check] needs the asset it checks: `#[asset_check(asset = condition_era)]`",
+            )
+        })?;
+        Ok(CheckOptions {
+            asset,
+            blocking,
+            name,
+            description,
+        })
+    }
+}
+
+/// `key_prefix = "omop"` or `key_prefix = ["omop", "v1"]`.
+fn key_prefix(meta: &Meta) -> syn::Result<Vec<String>> {
+    let Meta::NameValue(nv) = meta else {
+        return Err(syn::Error::new(
+            meta.span(),
+            "expected `key_prefix = \"omop\"` or `key_prefix = [\"omop\", \"v1\"]`",
+        ));
+    };
+    let lits: Vec<LitStr> = match &nv.value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => vec![s.clone()],
+        Expr::Array(arr) => arr
+            .elems
+            .iter()
+            .map(|e| match e {
+                Expr::Lit(ExprLit {
+                    lit: Lit::Str(s), ..
+                }) => Ok(s.clone()),
+                other => Err(syn::Error::new(
+                    other.span(),
+                    "key_prefix parts are string literals",
+                )),
+            })
+            .collect::<syn::Result<_>>()?,
+        other => {
+            return Err(syn::Error::new(
+                other.span(),
+                "expected `key_prefix = \"omop\"` or `key_prefix = [\"omop\", \"v1\"]`",
+            ))
+        }
+    };
+    if lits.is_empty() {
+        return Err(syn::Error::new(
+            nv.value.span(),
+            "key_prefix is empty; leave it out for a key without prefix",
+        ));
+    }
+    lits.iter()
+        .map(|l| {
+            let v = l.value();
+            key_part(&v, l.span(), "key_prefix")?;
+            Ok(v)
+        })
+        .collect()
+}
+
+/// A key part becomes a DuckLake schema or table name: the library's identifier rule, checked at
+/// compile time.
+pub fn key_part(part: &str, span: Span, what: &str) -> syn::Result<()> {
+    let bad = |why: String| {
+        Err(syn::Error::new(
+            span,
+            format!("invalid {what} {part:?}: {why}"),
+        ))
+    };
+    if part.is_empty() {
+        return bad("it is empty".into());
+    }
+    if part.contains('/') {
+        return bad("write one part per string (`[\"omop\", \"v1\"]`), not a path with '/'".into());
+    }
+    if part.len() > MAX_PART_LEN {
+        return bad(format!("it is longer than {MAX_PART_LEN} characters"));
+    }
+    if part.starts_with(|c: char| c.is_ascii_digit()) {
+        return bad("it starts with a digit".into());
+    }
+    if let Some(c) = part
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_'))
+    {
+        return bad(format!(
+            "it contains {c:?}; key parts name DuckLake schemas and tables: use ASCII letters, digits and '_'"
+        ));
+    }
+    Ok(())
+}
+
+fn string(meta: &Meta) -> syn::Result<LitStr> {
+    match meta {
+        Meta::NameValue(MetaNameValue {
+            value: Expr::Lit(ExprLit {
+                lit: Lit::Str(s), ..
+            }),
+            ..
+        }) => Ok(s.clone()),
+        _ => Err(syn::Error::new(
+            meta.span(),
+            format!("expected `{} = \"...\"`", meta_name(meta)),
+        )),
+    }
+}
+
+fn list(meta: &Meta) -> syn::Result<&syn::MetaList> {
+    match meta {
+        Meta::List(l) => Ok(l),
+        _ => Err(syn::Error::new(
+            meta.span(),
+            format!("expected `{}(...)`", meta_name(meta)),
+        )),
+    }
+}
+
+fn name_values(meta: &Meta) -> syn::Result<Punctuated<MetaNameValue, Token![,]>> {
+    list(meta)?.parse_args_with(Punctuated::parse_terminated)
+}
+
+fn paths(meta: &Meta) -> syn::Result<Vec<Path>> {
+    Ok(list(meta)?
+        .parse_args_with(Punctuated::<Path, Token![,]>::parse_terminated)?
+        .into_iter()
+        .collect())
+}
+
+/// A metadata value: a string, number or bool literal, kept as text.
+fn literal_text(value: &Expr) -> syn::Result<String> {
+    match value {
+        Expr::Lit(ExprLit { lit, .. }) => match lit {
+            Lit::Str(s) => Ok(s.value()),
+            Lit::Int(i) => Ok(i.base10_digits().to_owned()),
+            Lit::Float(f) => Ok(f.base10_digits().to_owned()),
+            Lit::Bool(b) => Ok(b.value.to_string()),
+            other => Err(syn::Error::new(
+                other.span(),
+                "metadata values are string, number or bool literals",
+            )),
+        },
+        other => Err(syn::Error::new(
+            other.span(),
+            "metadata values are string, number or bool literals",
+        )),
+    }
+}
+
+fn retry(meta: &Meta) -> syn::Result<Retry> {
+    let mut max_attempts = None;
+    let mut backoff_ms = None;
+    for nv in name_values(meta)? {
+        let int = match &nv.value {
+            Expr::Lit(ExprLit {
+                lit: Lit::Int(i), ..
+            }) => i.clone(),
+            other => return Err(syn::Error::new(other.span(), "expected an integer")),
+        };
+        match nv.path.get_ident().map(ToString::to_string).as_deref() {
+            Some("max_attempts") => {
+                if int.base10_parse::<u32>()? == 0 {
+                    return Err(syn::Error::new(
+                        int.span(),
+                        "max_attempts counts the first attempt: use 1 or more",
+                    ));
+                }
+                max_attempts = Some(int);
+            }
+            Some("backoff_ms") => {
+                int.base10_parse::<u64>()?;
+                backoff_ms = Some(int);
+            }
+            _ => {
+                return Err(syn::Error::new(
+                    nv.path.span(),
+                    "unknown retry option; expected `max_attempts = N` and optionally `backoff_ms = N`",
+                ))
+            }
+        }
+    }
+    let max_attempts = max_attempts.ok_or_else(|| {
+        syn::Error::new(
+            meta.span(),
+            "retry needs `max_attempts`: `retry(max_attempts = 3, backoff_ms = 200)`",
+        )
+    })?;
+    Ok(Retry {
+        max_attempts,
+        backoff_ms,
+    })
+}

@@ -1,0 +1,8 @@
+use pluginlake_macros::asset;
+
+#[asset(key_prefix = omop)]
+fn person() -> i64 {
+    1
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use pluginlake_macros::asset;
+
+#[asset]
+fn person<T: Default>() -> T {
+    T::default()
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use pluginlake_macros::asset;
+
+#[asset]
+fn person() {}
+
+fn main() {}

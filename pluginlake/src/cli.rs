@@ -1,0 +1,398 @@
+//! The `pluginlake` command line, for a user's binary to call with its own definitions.
+//!
+//! ```no_run
+//! // src/main.rs of a pipeline crate: every #[asset] linked into the binary is found.
+//! fn main() -> std::process::ExitCode {
+//!     pluginlake::cli::main()
+//! }
+//! ```
+//!
+//! ```text
+//! my-pipeline assets                      # key, table, group, upstreams, checks
+//! my-pipeline graph [--dot]               # topological order, or Graphviz DOT
+//! my-pipeline materialize '+omop/condition_era' --concurrency 4
+//! my-pipeline runs --limit 10             # runs recorded in the lake's snapshots
+//! ```
+//!
+//! The lake is configured as [`LakeConfig::load`] says (defaults, `pluginlake.toml`,
+//! `PLUGINLAKE_*` environment); logs go to stderr, filtered by `RUST_LOG`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::{Error, Result};
+use crate::graph::{Definitions, Selection};
+use crate::lake::config::LakeConfig;
+use crate::lake::Lake;
+use crate::run::{AssetStatus, MaterializeOptions, RunEvent, RunResult};
+
+#[derive(Parser)]
+#[command(name = "pluginlake", about = "Assets materialized into DuckLake", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the assets with their tables, groups, upstreams and checks.
+    Assets,
+    /// Show the graph, each asset after its upstreams.
+    Graph {
+        /// Print Graphviz DOT instead.
+        #[arg(long)]
+        dot: bool,
+    },
+    /// Materialize a selection: `*`, `omop/person`, `group:raw`, `+key` (with upstreams),
+    /// `key+` (with downstreams), comma-separated.
+    Materialize {
+        /// What to materialize.
+        #[arg(default_value = "*")]
+        selection: String,
+        /// At most this many assets at once (default: the number of CPUs).
+        #[arg(long)]
+        concurrency: Option<usize>,
+        /// The run id (default: a new UUIDv7).
+        #[arg(long)]
+        run_id: Option<String>,
+    },
+    /// List recent runs, as recorded in the lake's snapshots.
+    Runs {
+        /// How many runs to show, newest first.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+}
+
+/// Run the command line of this process's arguments over every registered asset
+/// ([`Definitions::registered`]), on the configured lake. Prints errors and returns the exit code.
+pub fn main() -> ExitCode {
+    match Definitions::registered() {
+        Ok(defs) => main_with(defs),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// [`main`] with the caller's definitions.
+pub fn main_with(defs: &Definitions) -> ExitCode {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let config = LakeConfig::load()?;
+        run(defs, config, std::env::args_os(), &mut std::io::stdout()).await
+    });
+    result.unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        ExitCode::FAILURE
+    })
+}
+
+/// Run one command (`args[0]` is the program name) and write its output to `out`; progress of a
+/// materialization goes to stderr. Returns the exit code: failure when a run did not succeed.
+pub async fn run<I, T>(
+    defs: &Definitions,
+    config: LakeConfig,
+    args: I,
+    out: &mut dyn Write,
+) -> Result<ExitCode>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = e.exit_code();
+            write_out(out, format_args!("{}", e.render()))?;
+            return Ok(if code == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(code.clamp(1, 255) as u8)
+            });
+        }
+    };
+    match cli.command {
+        Command::Assets => assets(defs, out)?,
+        Command::Graph { dot } => graph(defs, dot, out)?,
+        Command::Materialize {
+            selection,
+            concurrency,
+            run_id,
+        } => {
+            let selection: Selection = selection.parse()?;
+            // Fail on a bad selection before opening the lake.
+            defs.select(&selection)?;
+            let lake = Lake::open_async(config).await?;
+            let mut options = MaterializeOptions::default().on_event(progress());
+            if let Some(n) = concurrency {
+                options = options.with_concurrency(n);
+            }
+            if let Some(id) = run_id {
+                options = options.with_run_id(id);
+            }
+            let result = defs.materialize(&lake, &selection, &options).await?;
+            summary(&result, out)?;
+            if !result.success() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Runs { limit } => {
+            let lake = Lake::open_async(config).await?;
+            runs(&lake, limit, out)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_out(out: &mut dyn Write, args: std::fmt::Arguments<'_>) -> Result<()> {
+    out.write_fmt(args)
+        .map_err(|e| Error::io("standard output", e))
+}
+
+macro_rules! outln {
+    ($out:expr, $($arg:tt)*) => {
+        write_out($out, format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+fn assets(defs: &Definitions, out: &mut dyn Write) -> Result<()> {
+    outln!(out, "{:<36} {:<32} {:<12} upstreams / checks", "asset", "table", "group")?;
+    for spec in defs.topological() {
+        let table = spec
+            .key
+            .table()
+            .map(|t| t.to_string())
+            .unwrap_or_default();
+        let ups: Vec<String> = spec.deps.iter().map(ToString::to_string).collect();
+        let checks: Vec<String> = defs
+            .checks(&spec.key)
+            .iter()
+            .map(|c| {
+                let blocking = if c.spec.blocking { " (blocking)" } else { "" };
+                format!("check {}{blocking}", c.spec.name)
+            })
+            .collect();
+        let external = if defs.asset(&spec.key).is_some_and(|a| !a.is_materializable()) {
+            " [external]"
+        } else {
+            ""
+        };
+        outln!(
+            out,
+            "{:<36} {:<32} {:<12} {}",
+            format!("{}{external}", spec.key),
+            table,
+            spec.group.as_deref().unwrap_or("-"),
+            ups.into_iter().chain(checks).collect::<Vec<_>>().join(", ")
+        )?;
+    }
+    outln!(out, "{} assets", defs.len())
+}
+
+fn graph(defs: &Definitions, dot: bool, out: &mut dyn Write) -> Result<()> {
+    if dot {
+        outln!(out, "digraph assets {{")?;
+        outln!(out, "  rankdir=LR;")?;
+        for spec in defs.topological() {
+            outln!(out, "  {:?};", spec.key.to_string())?;
+            for dep in &spec.deps {
+                outln!(out, "  {:?} -> {:?};", dep.to_string(), spec.key.to_string())?;
+            }
+        }
+        return outln!(out, "}}");
+    }
+    for spec in defs.topological() {
+        if spec.deps.is_empty() {
+            outln!(out, "{}", spec.key)?;
+        } else {
+            let ups: Vec<String> = spec.deps.iter().map(ToString::to_string).collect();
+            outln!(out, "{} <- {}", spec.key, ups.join(", "))?;
+        }
+    }
+    Ok(())
+}
+
+/// A progress display on stderr: one line per finished asset, check and failure.
+fn progress() -> impl Fn(&RunEvent) + Send + Sync + 'static {
+    let total = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicUsize::new(0));
+    move |event| {
+        let step = || {
+            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+            format!("[{n:>3}/{}]", total.load(Ordering::Relaxed))
+        };
+        match event {
+            RunEvent::RunStarted { run_id, assets } => {
+                total.store(assets.len(), Ordering::Relaxed);
+                eprintln!("run {run_id}: {} assets", assets.len());
+            }
+            RunEvent::AssetMaterialized { materialization: m } => eprintln!(
+                "{} {} materialized: {} rows into {} (snapshot {}) in {:.1} ms",
+                step(),
+                m.key,
+                m.rows,
+                m.table,
+                m.snapshot_id,
+                m.duration.as_secs_f64() * 1e3
+            ),
+            RunEvent::AssetFailed {
+                key,
+                attempt,
+                error,
+                will_retry,
+            } => {
+                if *will_retry {
+                    eprintln!("        {key} attempt {attempt} failed, retrying: {error}");
+                } else {
+                    eprintln!("{} {key} FAILED after {attempt} attempt(s): {error}", step());
+                }
+            }
+            RunEvent::AssetSkipped { key, reason } => {
+                eprintln!("{} {key} skipped: {reason}", step())
+            }
+            RunEvent::CheckEvaluated { key, check } => eprintln!(
+                "        check {} of {key}: {}{}",
+                check.name,
+                if check.result.passed { "passed" } else { "FAILED" },
+                check
+                    .result
+                    .description
+                    .as_deref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
+            ),
+            _ => {}
+        }
+    }
+}
+
+fn summary(result: &RunResult, out: &mut dyn Write) -> Result<()> {
+    outln!(out, "run {}", result.run_id)?;
+    outln!(
+        out,
+        "{:<36} {:<13} {:>10} {:>9} {:>9}  checks",
+        "asset",
+        "status",
+        "rows",
+        "snapshot",
+        "ms"
+    )?;
+    for a in &result.assets {
+        let status = match &a.status {
+            AssetStatus::Materialized => "materialized",
+            AssetStatus::Failed { .. } => "FAILED",
+            AssetStatus::Skipped { .. } => "skipped",
+        };
+        let (rows, snapshot) = a
+            .materialization
+            .as_ref()
+            .map(|m| (m.rows.to_string(), m.snapshot_id.to_string()))
+            .unwrap_or_else(|| ("-".into(), "-".into()));
+        let checks: Vec<String> = a
+            .checks
+            .iter()
+            .map(|c| format!("{} {}", c.name, if c.result.passed { "ok" } else { "FAILED" }))
+            .collect();
+        outln!(
+            out,
+            "{:<36} {:<13} {:>10} {:>9} {:>9.1}  {}",
+            a.key.to_string(),
+            status,
+            rows,
+            snapshot,
+            a.duration.as_secs_f64() * 1e3,
+            checks.join(", ")
+        )?;
+        match &a.status {
+            AssetStatus::Failed { error } => outln!(out, "    error: {error}")?,
+            AssetStatus::Skipped { reason } => outln!(out, "    reason: {reason}")?,
+            AssetStatus::Materialized => {}
+        }
+    }
+    outln!(
+        out,
+        "{} in {:.2} s",
+        if result.success() { "succeeded" } else { "FAILED" },
+        result.duration.as_secs_f64()
+    )
+}
+
+/// Runs as the lake records them: pluginlake's snapshots carry the run id in their commit info.
+fn runs(lake: &Lake, limit: usize, out: &mut dyn Write) -> Result<()> {
+    #[derive(Default)]
+    struct Run {
+        first: i64,
+        started: String,
+        finished: String,
+        assets: Vec<String>,
+        rows: u64,
+    }
+    let mut runs: BTreeMap<String, Run> = BTreeMap::new();
+    for s in lake.snapshots()? {
+        let Some(info) = s
+            .commit_extra_info
+            .as_deref()
+            .and_then(|i| serde_json::from_str::<serde_json::Value>(i).ok())
+        else {
+            continue;
+        };
+        let Some(run_id) = info["run_id"].as_str() else {
+            continue;
+        };
+        let run = runs.entry(run_id.to_owned()).or_insert_with(|| Run {
+            first: s.snapshot_id,
+            started: s.time.clone(),
+            ..Run::default()
+        });
+        run.finished = s.time.clone();
+        run.assets
+            .extend(info["asset"].as_str().map(str::to_owned));
+        run.rows += info["rows"].as_u64().unwrap_or(0);
+    }
+    let mut runs: Vec<(String, Run)> = runs.into_iter().collect();
+    runs.sort_by_key(|(_, r)| std::cmp::Reverse(r.first));
+    outln!(
+        out,
+        "{:<38} {:<28} {:<28} {:>6} {:>10}",
+        "run",
+        "first snapshot at",
+        "last snapshot at",
+        "assets",
+        "rows"
+    )?;
+    for (id, r) in runs.iter().take(limit) {
+        outln!(
+            out,
+            "{:<38} {:<28} {:<28} {:>6} {:>10}",
+            id,
+            r.started,
+            r.finished,
+            r.assets.len(),
+            r.rows
+        )?;
+    }
+    outln!(out, "{} runs recorded in the lake", runs.len())
+}

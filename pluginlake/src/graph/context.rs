@@ -1,0 +1,193 @@
+//! [`AssetContext`]: what an asset (or check) knows about the run it is part of.
+
+use std::sync::Arc;
+
+use super::asset::AssetOutput;
+use super::check::{CheckOutput, CheckResult};
+use crate::error::{BoxError, Error, Result};
+use crate::io::{LoadFrom, LoadOptions, Materialization, TypeHandler, WriteOptions};
+use crate::lake::key::AssetKey;
+use crate::lake::Lake;
+
+/// The run, the asset and the lake, handed to an asset's code.
+///
+/// An asset function may take it as a parameter (`ctx: &AssetContext`); every other parameter is
+/// an upstream asset. Cheap to clone.
+///
+/// ```no_run
+/// use pluginlake::prelude::*;
+/// use polars::prelude::*;
+///
+/// /// Persons with at least one condition, reading a lookup table the graph does not own.
+/// #[asset(key_prefix = "omop")]
+/// fn persons_with_conditions(ctx: &AssetContext, person: DataFrame) -> Result<DataFrame> {
+///     tracing::info!(run = ctx.run_id(), asset = %ctx.key(), rows = person.height(), "computing");
+///     let lookup: DataFrame = ctx.lake().load(["vocab", "concept"])?;
+///     Ok(person.head(Some(lookup.height())))
+/// }
+/// # #[asset(key_prefix = "omop")] fn person() -> DataFrame { DataFrame::empty() }
+/// # fn main() {}
+/// ```
+#[derive(Clone)]
+pub struct AssetContext {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    run_id: String,
+    key: AssetKey,
+    attempt: u32,
+    lake: Lake,
+    span: tracing::Span,
+    /// Snapshots this run committed for upstream assets: inputs are read as of these.
+    pinned: Vec<(AssetKey, i64)>,
+}
+
+impl AssetContext {
+    /// A context for `key` in run `run_id`. Inputs whose key is in `pinned` are read as of that
+    /// snapshot; others at the latest snapshot.
+    pub fn new(
+        lake: Lake,
+        run_id: impl Into<String>,
+        key: AssetKey,
+        attempt: u32,
+        pinned: Vec<(AssetKey, i64)>,
+    ) -> Self {
+        let run_id = run_id.into();
+        let span = tracing::info_span!("asset", asset = %key, run_id = %run_id, attempt);
+        AssetContext {
+            inner: Arc::new(Inner {
+                run_id,
+                key,
+                attempt,
+                lake,
+                span,
+                pinned,
+            }),
+        }
+    }
+
+    /// The run's id (recorded in every snapshot the run commits).
+    pub fn run_id(&self) -> &str {
+        &self.inner.run_id
+    }
+
+    /// The asset being computed (or checked).
+    pub fn key(&self) -> &AssetKey {
+        &self.inner.key
+    }
+
+    /// Which attempt this is (1 for the first).
+    pub fn attempt(&self) -> u32 {
+        self.inner.attempt
+    }
+
+    /// The lake, for reading tables the graph does not own.
+    pub fn lake(&self) -> &Lake {
+        &self.inner.lake
+    }
+
+    /// The tracing span of this asset in this run (entered while the asset's code runs).
+    pub fn span(&self) -> &tracing::Span {
+        &self.inner.span
+    }
+
+    /// Load the upstream asset `upstream` as a `T`, through `T`'s handler from DuckLake: as of
+    /// the snapshot this run committed for it, else the latest. `U` is the type the upstream
+    /// stores; the bound `T: LoadFrom<U>` is what makes an unloadable input a compile error.
+    pub async fn load_input<T, U>(&self, upstream: AssetKey) -> Result<T>
+    where
+        T: TypeHandler + LoadFrom<U>,
+    {
+        let snapshot = self
+            .inner
+            .pinned
+            .iter()
+            .find(|(k, _)| *k == upstream)
+            .map(|&(_, s)| s);
+        let options = LoadOptions {
+            snapshot,
+            ..LoadOptions::default()
+        };
+        self.inner
+            .lake
+            .load_async::<T>(upstream.clone(), options)
+            .await
+            .map_err(|source| Error::Input {
+                asset: self.inner.key.clone(),
+                input: upstream,
+                source: Box::new(source),
+            })
+    }
+
+    /// Store what the asset function returned: one DuckLake snapshot tagged with the run id and
+    /// key; an `Err` the function returned becomes [`Error::Asset`].
+    pub async fn store_output<O: AssetOutput>(&self, output: O) -> Result<Materialization> {
+        let value = output.into_value().map_err(|e| self.failed(e))?;
+        self.inner
+            .lake
+            .store_async(
+                self.inner.key.clone(),
+                value,
+                WriteOptions::run(self.inner.run_id.clone()),
+            )
+            .await
+    }
+
+    /// The result a check function returned; an `Err` becomes [`Error::Asset`].
+    pub fn check_result<O: CheckOutput>(&self, output: O) -> Result<CheckResult> {
+        output.into_check_result().map_err(|e| self.failed(e))
+    }
+
+    /// Run synchronous asset code on tokio's blocking pool, inside the asset's span. A panic
+    /// becomes [`Error::Panic`].
+    pub async fn blocking<R, F>(&self, f: F) -> Result<R>
+    where
+        F: FnOnce(&AssetContext) -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let ctx = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let _entered = ctx.inner.span.enter();
+            f(&ctx)
+        })
+        .await
+        .map_err(|e| self.join_error(e))
+    }
+
+    fn failed(&self, source: BoxError) -> Error {
+        Error::Asset {
+            key: self.inner.key.clone(),
+            source,
+        }
+    }
+
+    pub(crate) fn join_error(&self, e: tokio::task::JoinError) -> Error {
+        match e.try_into_panic() {
+            Ok(payload) => {
+                let mut message = panic_message(payload.as_ref());
+                if message.contains("can call blocking only when running on the multi-threaded runtime") {
+                    message.push_str(
+                        " (an async asset did blocking work, such as polars' collect, on a \
+                         current-thread tokio runtime: run on a multi-threaded runtime, or move the \
+                         work into ctx.blocking(..) or a synchronous asset)",
+                    );
+                }
+                Error::Panic {
+                    key: self.inner.key.clone(),
+                    message,
+                }
+            }
+            Err(e) => Error::Task(format!("asset {}: {e}", self.inner.key)),
+        }
+    }
+}
+
+/// The text of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}

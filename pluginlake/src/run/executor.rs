@@ -1,0 +1,310 @@
+//! The scheduler: topological order, bounded concurrency, retries, checks, skip propagation.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use super::{
+    AssetOutcome, AssetStatus, CheckOutcome, EventSink, MaterializeOptions, RunEvent, RunResult,
+};
+use crate::error::{Error, Result};
+use crate::graph::{AssetContext, CheckResult, Definitions, Selection};
+use crate::io::Materialization;
+use crate::lake::key::AssetKey;
+use crate::lake::Lake;
+
+/// Position of an asset in the plan.
+type Pos = usize;
+
+pub(super) async fn execute(
+    defs: &Definitions,
+    lake: &Lake,
+    selection: &Selection,
+    options: &MaterializeOptions,
+) -> Result<RunResult> {
+    let started = Instant::now();
+    let run_id = options
+        .run_id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    // External assets are read, never run.
+    let plan: Vec<usize> = defs
+        .select_indices(selection)?
+        .into_iter()
+        .filter(|&i| defs.at(i).is_materializable())
+        .collect();
+    let pos_of: HashMap<usize, Pos> = plan.iter().enumerate().map(|(p, &i)| (i, p)).collect();
+    let emit = Emitter(options.on_event.clone());
+    emit.send(|| RunEvent::RunStarted {
+        run_id: run_id.clone(),
+        assets: plan.iter().map(|&i| defs.at(i).key().clone()).collect(),
+    });
+
+    // Upstreams in the plan that have not finished, per planned asset.
+    let mut waiting: Vec<usize> = plan
+        .iter()
+        .map(|&i| {
+            defs.upstream_at(i)
+                .iter()
+                .filter(|u| pos_of.contains_key(u))
+                .count()
+        })
+        .collect();
+    let mut outcomes: Vec<Option<AssetOutcome>> = vec![None; plan.len()];
+    let mut snapshots: HashMap<usize, i64> = HashMap::new();
+    let mut ready: VecDeque<Pos> = (0..plan.len()).filter(|&p| waiting[p] == 0).collect();
+    let mut running = JoinSet::new();
+    let limit = options.concurrency.max(1);
+
+    loop {
+        while running.len() < limit {
+            let Some(p) = ready.pop_front() else { break };
+            let i = plan[p];
+            let pinned = defs
+                .upstream_at(i)
+                .iter()
+                .filter_map(|u| snapshots.get(u).map(|&s| (defs.at(*u).key().clone(), s)))
+                .collect();
+            let job = AssetJob {
+                def: defs.at(i).clone(),
+                checks: defs.checks_at(i).to_vec(),
+                lake: lake.clone(),
+                run_id: run_id.clone(),
+                pinned,
+                emit: emit.clone(),
+            };
+            running.spawn(async move { (p, job.run().await) });
+        }
+        let Some(joined) = running.join_next().await else {
+            break;
+        };
+        // `AssetJob::run` catches the asset's failures and panics; a failure here is the
+        // runtime's (e.g. shutting down).
+        let (p, outcome) = joined.map_err(|e| Error::Task(format!("run {run_id}: {e}")))?;
+        let i = plan[p];
+        let stop = match &outcome.status {
+            AssetStatus::Materialized => outcome
+                .checks
+                .iter()
+                .find(|c| c.blocks())
+                .map(|c| {
+                    format!(
+                        "blocking check {} of upstream {} failed{}",
+                        c.name,
+                        outcome.key,
+                        c.result
+                            .description
+                            .as_deref()
+                            .map(|d| format!(": {d}"))
+                            .unwrap_or_default()
+                    )
+                }),
+            AssetStatus::Failed { error } => {
+                Some(format!("upstream {} failed: {error}", outcome.key))
+            }
+            AssetStatus::Skipped { .. } => unreachable!("skipped assets are never run"),
+        };
+        if let Some(m) = &outcome.materialization {
+            snapshots.insert(i, m.snapshot_id);
+        }
+        outcomes[p] = Some(outcome);
+        for &d in defs.downstream_at(i) {
+            let Some(&dp) = pos_of.get(&d) else { continue };
+            match &stop {
+                Some(reason) => skip(defs, &plan, &pos_of, dp, reason, &mut outcomes, &emit),
+                None => {
+                    waiting[dp] -= 1;
+                    if waiting[dp] == 0 && outcomes[dp].is_none() {
+                        ready.push_back(dp);
+                    }
+                }
+            }
+        }
+    }
+
+    let assets: Vec<AssetOutcome> = outcomes
+        .into_iter()
+        .map(|o| o.expect("every planned asset ran or was skipped"))
+        .collect();
+    let result = RunResult {
+        run_id,
+        assets,
+        duration: started.elapsed(),
+    };
+    emit.send(|| RunEvent::RunFinished {
+        run_id: result.run_id.clone(),
+        success: result.success(),
+    });
+    Ok(result)
+}
+
+/// Mark `p` and everything downstream of it in the plan as skipped (once each).
+fn skip(
+    defs: &Definitions,
+    plan: &[usize],
+    pos_of: &HashMap<usize, Pos>,
+    p: Pos,
+    reason: &str,
+    outcomes: &mut [Option<AssetOutcome>],
+    emit: &Emitter,
+) {
+    let mut stack = vec![p];
+    while let Some(p) = stack.pop() {
+        if outcomes[p].is_some() {
+            continue;
+        }
+        let key = defs.at(plan[p]).key().clone();
+        emit.send(|| RunEvent::AssetSkipped {
+            key: key.clone(),
+            reason: reason.to_owned(),
+        });
+        outcomes[p] = Some(AssetOutcome {
+            key,
+            status: AssetStatus::Skipped {
+                reason: reason.to_owned(),
+            },
+            attempts: 0,
+            duration: Default::default(),
+            materialization: None,
+            checks: Vec::new(),
+        });
+        stack.extend(
+            defs.downstream_at(plan[p])
+                .iter()
+                .filter_map(|d| pos_of.get(d).copied()),
+        );
+    }
+}
+
+#[derive(Clone)]
+struct Emitter(Option<EventSink>);
+
+impl Emitter {
+    fn send(&self, event: impl FnOnce() -> RunEvent) {
+        if let Some(sink) = &self.0 {
+            sink(&event());
+        }
+    }
+}
+
+/// One asset of a run: its attempts, then its checks.
+struct AssetJob {
+    def: crate::graph::AssetDef,
+    checks: Vec<crate::graph::CheckDef>,
+    lake: Lake,
+    run_id: String,
+    pinned: Vec<(AssetKey, i64)>,
+    emit: Emitter,
+}
+
+impl AssetJob {
+    async fn run(self) -> AssetOutcome {
+        let started = Instant::now();
+        let key = self.def.key().clone();
+        let retry = self.def.retry;
+        let mut attempt = 1;
+        let written = loop {
+            self.emit.send(|| RunEvent::AssetStarted {
+                key: key.clone(),
+                attempt,
+            });
+            let ctx = AssetContext::new(
+                self.lake.clone(),
+                self.run_id.clone(),
+                key.clone(),
+                attempt,
+                self.pinned.clone(),
+            );
+            match self.attempt(&ctx).await {
+                Ok(m) => {
+                    self.emit.send(|| RunEvent::AssetMaterialized {
+                        materialization: m.clone(),
+                    });
+                    break Ok(m);
+                }
+                Err(e) => {
+                    let will_retry = attempt < retry.max_attempts;
+                    tracing::warn!(asset = %key, attempt, will_retry, error = %e, "asset failed");
+                    self.emit.send(|| RunEvent::AssetFailed {
+                        key: key.clone(),
+                        attempt,
+                        error: e.to_string(),
+                        will_retry,
+                    });
+                    if !will_retry {
+                        break Err(e);
+                    }
+                    tokio::time::sleep(retry.delay_after(attempt)).await;
+                    attempt += 1;
+                }
+            }
+        };
+        let (status, materialization, checks) = match written {
+            Ok(m) => {
+                let checks = self.checks(&key, m.snapshot_id).await;
+                (AssetStatus::Materialized, Some(m), checks)
+            }
+            Err(e) => (
+                AssetStatus::Failed {
+                    error: e.to_string(),
+                },
+                None,
+                Vec::new(),
+            ),
+        };
+        AssetOutcome {
+            key,
+            status,
+            attempts: attempt,
+            duration: started.elapsed(),
+            materialization,
+            checks,
+        }
+    }
+
+    /// One attempt, on its own task so that a panic in async asset code fails only the asset.
+    async fn attempt(&self, ctx: &AssetContext) -> Result<Materialization> {
+        let future = self
+            .def
+            .compute(ctx.clone())
+            .expect("the plan holds materializable assets only")
+            .instrument(ctx.span().clone());
+        tokio::spawn(future)
+            .await
+            .unwrap_or_else(|e| Err(ctx.join_error(e)))
+    }
+
+    /// Evaluate the asset's checks against the snapshot just written.
+    async fn checks(&self, key: &AssetKey, snapshot: i64) -> Vec<CheckOutcome> {
+        let mut outcomes = Vec::with_capacity(self.checks.len());
+        for check in &self.checks {
+            let ctx = AssetContext::new(
+                self.lake.clone(),
+                self.run_id.clone(),
+                key.clone(),
+                1,
+                vec![(key.clone(), snapshot)],
+            );
+            let future = check.evaluate(ctx.clone()).instrument(ctx.span().clone());
+            let result = tokio::spawn(future)
+                .await
+                .unwrap_or_else(|e| Err(ctx.join_error(e)))
+                .unwrap_or_else(|e| {
+                    CheckResult::fail(format!("the check could not be evaluated: {e}"))
+                });
+            let outcome = CheckOutcome {
+                name: check.spec.name.clone(),
+                blocking: check.spec.blocking,
+                result,
+            };
+            self.emit.send(|| RunEvent::CheckEvaluated {
+                key: key.clone(),
+                check: outcome.clone(),
+            });
+            outcomes.push(outcome);
+        }
+        outcomes
+    }
+}

@@ -1,0 +1,254 @@
+//! Runs: materializing a selection of the graph into DuckLake.
+//!
+//! [`materialize`] (or [`Definitions::materialize`]) runs the selected assets in topological
+//! order, independent ones concurrently up to a limit. Every output goes through its TypeHandler
+//! into DuckLake, one snapshot per asset tagged with the run id; inputs are loaded from DuckLake
+//! through the input's handler (as of the snapshot this run wrote, when it wrote one), so an asset
+//! can also run alone against what is stored. A failing or panicking asset fails alone: its
+//! downstream assets are skipped with its error, unrelated branches finish.
+
+mod executor;
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::graph::{CheckResult, Definitions, GraphError, Selection, Severity};
+use crate::io::Materialization;
+use crate::lake::key::AssetKey;
+use crate::lake::Lake;
+
+/// Something that happened in a run, in the order it happened (per asset).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RunEvent {
+    /// The run starts with these assets, in topological order.
+    RunStarted {
+        /// The run.
+        run_id: String,
+        /// The assets it will materialize.
+        assets: Vec<AssetKey>,
+    },
+    /// An attempt of an asset starts.
+    AssetStarted {
+        /// The asset.
+        key: AssetKey,
+        /// 1 for the first attempt.
+        attempt: u32,
+    },
+    /// An asset was stored.
+    AssetMaterialized {
+        /// What was written.
+        materialization: Materialization,
+    },
+    /// An attempt of an asset failed.
+    AssetFailed {
+        /// The asset.
+        key: AssetKey,
+        /// The attempt that failed.
+        attempt: u32,
+        /// What went wrong.
+        error: String,
+        /// Whether another attempt follows.
+        will_retry: bool,
+    },
+    /// An asset did not run because an upstream failed or a blocking check stopped it.
+    AssetSkipped {
+        /// The asset.
+        key: AssetKey,
+        /// Which upstream and why.
+        reason: String,
+    },
+    /// A check was evaluated.
+    CheckEvaluated {
+        /// The checked asset.
+        key: AssetKey,
+        /// The outcome.
+        check: CheckOutcome,
+    },
+    /// The run ended.
+    RunFinished {
+        /// The run.
+        run_id: String,
+        /// True when every asset materialized and no blocking check failed.
+        success: bool,
+    },
+}
+
+/// Receives the events of a run as they happen (progress displays, run stores).
+pub type EventSink = Arc<dyn Fn(&RunEvent) + Send + Sync>;
+
+/// How to run a materialization.
+#[derive(Clone)]
+pub struct MaterializeOptions {
+    /// At most this many assets run at once (default: the number of CPUs).
+    pub concurrency: usize,
+    /// The run id (default: a new UUIDv7, sortable by time and unguessable).
+    pub run_id: Option<String>,
+    /// Where events go.
+    pub on_event: Option<EventSink>,
+}
+
+impl Default for MaterializeOptions {
+    fn default() -> Self {
+        MaterializeOptions {
+            concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            run_id: None,
+            on_event: None,
+        }
+    }
+}
+
+impl MaterializeOptions {
+    /// Run at most `n` assets at once (at least 1).
+    pub fn with_concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// Use this run id.
+    pub fn with_run_id(mut self, run_id: impl Into<String>) -> Self {
+        self.run_id = Some(run_id.into());
+        self
+    }
+
+    /// Send events to `sink`.
+    pub fn on_event(mut self, sink: impl Fn(&RunEvent) + Send + Sync + 'static) -> Self {
+        self.on_event = Some(Arc::new(sink));
+        self
+    }
+}
+
+impl fmt::Debug for MaterializeOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MaterializeOptions")
+            .field("concurrency", &self.concurrency)
+            .field("run_id", &self.run_id)
+            .field("on_event", &self.on_event.is_some())
+            .finish()
+    }
+}
+
+/// What became of one asset in a run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum AssetStatus {
+    /// Stored in DuckLake.
+    Materialized,
+    /// Every attempt failed (the last error).
+    Failed {
+        /// What went wrong.
+        error: String,
+    },
+    /// Not run: an upstream failed or a blocking check stopped it.
+    Skipped {
+        /// Which upstream and why.
+        reason: String,
+    },
+}
+
+/// The result of one check in a run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckOutcome {
+    /// The check's name.
+    pub name: String,
+    /// Whether it blocks downstream assets when it fails.
+    pub blocking: bool,
+    /// The result (a check whose code failed counts as failed, severity `Error`).
+    pub result: CheckResult,
+}
+
+impl CheckOutcome {
+    /// True when this outcome stops the asset's downstream assets.
+    pub fn blocks(&self) -> bool {
+        self.blocking && !self.result.passed && self.result.severity == Severity::Error
+    }
+}
+
+/// One asset's part of a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AssetOutcome {
+    /// The asset.
+    pub key: AssetKey,
+    /// What became of it.
+    pub status: AssetStatus,
+    /// Attempts made (0 when skipped).
+    pub attempts: u32,
+    /// Wall time from the first attempt to the last check.
+    pub duration: Duration,
+    /// What was written (rows, columns, snapshot id), when materialized.
+    pub materialization: Option<Materialization>,
+    /// The asset's checks, when materialized.
+    pub checks: Vec<CheckOutcome>,
+}
+
+/// The result of a run, per asset in topological order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    /// The run id (in the commit info of every snapshot the run wrote).
+    pub run_id: String,
+    /// Every selected asset.
+    pub assets: Vec<AssetOutcome>,
+    /// Wall time of the run.
+    pub duration: Duration,
+}
+
+impl RunResult {
+    /// True when every asset materialized and no blocking check failed.
+    pub fn success(&self) -> bool {
+        self.assets.iter().all(|a| {
+            a.status == AssetStatus::Materialized && !a.checks.iter().any(CheckOutcome::blocks)
+        })
+    }
+
+    /// The outcome of one asset.
+    pub fn asset(&self, key: &AssetKey) -> Option<&AssetOutcome> {
+        self.assets.iter().find(|a| a.key == *key)
+    }
+}
+
+impl Definitions {
+    /// Materialize the `selection` of this graph into `lake`.
+    ///
+    /// Errors only when the run cannot start (a selection naming unknown assets); what happens to
+    /// each asset is in the [`RunResult`].
+    pub async fn materialize(
+        &self,
+        lake: &Lake,
+        selection: &Selection,
+        options: &MaterializeOptions,
+    ) -> Result<RunResult> {
+        executor::execute(self, lake, selection, options).await
+    }
+
+    /// The assets and checks registered in this binary ([`Definitions::collect`]), validated once
+    /// per process.
+    pub fn registered() -> std::result::Result<&'static Definitions, GraphError> {
+        static REGISTERED: OnceLock<std::result::Result<Definitions, GraphError>> = OnceLock::new();
+        REGISTERED
+            .get_or_init(Definitions::collect)
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+/// Materialize the assets that `selection` picks (`*`, `omop/person`, `group:raw`, `+key`,
+/// `key+`, comma-separated) among every `#[asset]` in this binary, with default options.
+///
+/// ```no_run
+/// # async fn run() -> pluginlake::Result<()> {
+/// let lake = pluginlake::Lake::open_default()?;
+/// let run = pluginlake::materialize(&lake, "+omop/condition_era").await?;
+/// assert!(run.success(), "{run:#?}");
+/// # Ok(()) }
+/// ```
+pub async fn materialize(lake: &Lake, selection: &str) -> Result<RunResult> {
+    let selection: Selection = selection.parse()?;
+    Definitions::registered()?
+        .materialize(lake, &selection, &MaterializeOptions::default())
+        .await
+}
