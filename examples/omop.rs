@@ -51,7 +51,10 @@ fn dates(name: &str, days: Vec<Option<i32>>) -> PolarsResult<Column> {
 fn persons() -> Result<DataFrame> {
     let mut rng = Rng(42);
     let codes: Vec<String> = (1..=PERSONS).map(|i| format!("P{i:07}")).collect();
-    let sex: Vec<&str> = codes.iter().map(|_| ["M", "F"][rng.below(2) as usize]).collect();
+    let sex: Vec<&str> = codes
+        .iter()
+        .map(|_| ["M", "F"][rng.below(2) as usize])
+        .collect();
     // Born 1930-1990.
     let birth = (0..PERSONS)
         .map(|_| Some(-14_610 + rng.below(21_900) as i32))
@@ -108,9 +111,21 @@ fn person(raw: LazyFrame) -> Result<DataFrame> {
                 .then(lit(8507i32))
                 .otherwise(lit(8532i32))
                 .alias("gender_concept_id"),
-            col("birth_date").dt().year().cast(DataType::Int32).alias("year_of_birth"),
-            col("birth_date").dt().month().cast(DataType::Int32).alias("month_of_birth"),
-            col("birth_date").dt().day().cast(DataType::Int32).alias("day_of_birth"),
+            col("birth_date")
+                .dt()
+                .year()
+                .cast(DataType::Int32)
+                .alias("year_of_birth"),
+            col("birth_date")
+                .dt()
+                .month()
+                .cast(DataType::Int32)
+                .alias("month_of_birth"),
+            col("birth_date")
+                .dt()
+                .day()
+                .cast(DataType::Int32)
+                .alias("day_of_birth"),
             lit(0i32).alias("race_concept_id"),
             lit(38003564i32).alias("ethnicity_concept_id"),
             col("patient_code").alias("person_source_value"),
@@ -193,7 +208,9 @@ fn era_ends_after_start(eras: LazyFrame) -> Result<CheckResult> {
 /// Conditions of unknown patients were dropped: a warning, not a stop.
 #[asset_check(asset = condition_occurrence)]
 fn every_condition_kept(ctx: &AssetContext, occurrences: DataFrame) -> Result<CheckResult> {
-    let raw = ctx.lake().row_count(&AssetKey::parse("raw/conditions").table()?)?;
+    let raw = ctx
+        .lake()
+        .row_count(&AssetKey::parse("raw/conditions").table()?)?;
     let dropped = raw - occurrences.height() as u64;
     let result = if dropped == 0 {
         CheckResult::pass()
@@ -213,7 +230,8 @@ fn main() -> ExitCode {
         let defs = Definitions::registered()?;
         let config = LakeConfig::load()?;
         let mut out = std::io::stdout();
-        let code = pluginlake::cli::run(defs, config, ["omop", "materialize", "*"], &mut out).await?;
+        let code =
+            pluginlake::cli::run(defs, config, ["omop", "materialize", "*"], &mut out).await?;
         let lake = Lake::open_default()?;
         println!(
             "\nlake: DuckDB {} | catalog {} | data {}",
@@ -222,10 +240,18 @@ fn main() -> ExitCode {
             lake.data_path().display()
         );
         let eras: DataFrame = lake.load(["omop", "condition_era"])?;
-        println!("\nomop.condition_era ({} rows):\n{}", eras.height(), eras.head(Some(5)));
+        println!(
+            "\nomop.condition_era ({} rows):\n{}",
+            eras.height(),
+            eras.head(Some(5))
+        );
         println!("\ntables:");
         for table in lake.tables()? {
-            println!("  {:<28} {:>10} rows", table.to_string(), lake.row_count(&table)?);
+            println!(
+                "  {:<28} {:>10} rows",
+                table.to_string(),
+                lake.row_count(&table)?
+            );
         }
         Ok::<_, pluginlake::Error>(code)
     });

@@ -38,7 +38,11 @@ fn renamed() -> DataFrame {
 /// Eras per person.
 ///
 /// Built from condition occurrences.
-#[asset(group = "omop", code_version = "3", metadata(owner = "data-team", tier = 1, pii = false))]
+#[asset(
+    group = "omop",
+    code_version = "3",
+    metadata(owner = "data-team", tier = 1, pii = false)
+)]
 fn documented() -> DataFrame {
     frame()
 }
@@ -81,7 +85,10 @@ fn context_by_ref(ctx: &AssetContext, bare: DataFrame) -> DataFrame {
 }
 
 #[asset]
-async fn context_by_value(bare: Vec<arrow::array::RecordBatch>, ctx: pluginlake::graph::AssetContext) -> DataFrame {
+async fn context_by_value(
+    bare: Vec<arrow::array::RecordBatch>,
+    ctx: pluginlake::graph::AssetContext,
+) -> DataFrame {
     assert!(ctx.attempt() >= 1 && !bare.is_empty());
     frame()
 }
@@ -114,7 +121,10 @@ fn plain_check(documented: DataFrame) -> bool {
 #[asset_check(asset = renamed, blocking, name = "eras_valid")]
 async fn renamed_check(ctx: &AssetContext, eras: LazyFrame) -> Result<CheckResult> {
     let _ = ctx.run_id();
-    Ok(CheckResult::from_bool(eras.collect()?.height() == 1, "one era"))
+    Ok(CheckResult::from_bool(
+        eras.collect()?.height() == 1,
+        "one era",
+    ))
 }
 
 #[asset_check(asset = upstream::visits, description = "Visits exist")]
@@ -136,7 +146,10 @@ fn the_key_is_the_prefix_and_the_function_name() {
 #[test]
 fn a_list_prefix_and_a_name_override_make_the_key() {
     assert_eq!(renamed::key(), key("omop/v2/condition_era"));
-    assert_eq!(renamed::key().table().unwrap().to_string(), "omop.condition_era");
+    assert_eq!(
+        renamed::key().table().unwrap().to_string(),
+        "omop.condition_era"
+    );
 }
 
 #[test]
@@ -157,13 +170,23 @@ fn group_code_version_and_metadata_are_recorded() {
     let spec = documented::definition().spec;
     assert_eq!(spec.group.as_deref(), Some("omop"));
     assert_eq!(spec.code_version.as_deref(), Some("3"));
-    let metadata: Vec<(&str, &str)> = spec.metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    assert_eq!(metadata, [("owner", "data-team"), ("pii", "false"), ("tier", "1")]);
+    let metadata: Vec<(&str, &str)> = spec
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        metadata,
+        [("owner", "data-team"), ("pii", "false"), ("tier", "1")]
+    );
 }
 
 #[test]
 fn deps_and_inputs_become_upstreams_with_their_own_prefixes() {
-    assert_eq!(ordered_after::definition().spec.deps, [key("bare"), key("raw/visits")]);
+    assert_eq!(
+        ordered_after::definition().spec.deps,
+        [key("bare"), key("raw/visits")]
+    );
     assert_eq!(mapped::definition().spec.deps, [key("raw/visits")]);
     assert_eq!(context_by_ref::definition().spec.deps, [key("bare")]);
     assert_eq!(context_by_value::definition().spec.deps, [key("bare")]);
@@ -171,8 +194,14 @@ fn deps_and_inputs_become_upstreams_with_their_own_prefixes() {
 
 #[test]
 fn retry_options_become_the_retry_policy() {
-    assert_eq!(retried::definition().retry, RetryPolicy::new(4, Duration::from_millis(250)));
-    assert_eq!(retried_without_backoff::definition().retry, RetryPolicy::new(2, Duration::ZERO));
+    assert_eq!(
+        retried::definition().retry,
+        RetryPolicy::new(4, Duration::from_millis(250))
+    );
+    assert_eq!(
+        retried_without_backoff::definition().retry,
+        RetryPolicy::new(2, Duration::ZERO)
+    );
     assert_eq!(bare::definition().retry, RetryPolicy::none());
 }
 
@@ -190,19 +219,35 @@ fn check_options_are_recorded() {
     assert_eq!(c.asset, key("omop/v2/condition_era"));
     assert_eq!(c.description.as_deref(), Some("Checks the eras."));
     let c = plain_check::definition().spec;
-    assert_eq!((c.name.as_str(), c.blocking, c.description), ("plain_check", false, None));
+    assert_eq!(
+        (c.name.as_str(), c.blocking, c.description),
+        ("plain_check", false, None)
+    );
     let c = path_check::definition().spec;
-    assert_eq!((c.asset, c.description.as_deref()), (key("raw/visits"), Some("Visits exist")));
+    assert_eq!(
+        (c.asset, c.description.as_deref()),
+        (key("raw/visits"), Some("Visits exist"))
+    );
 }
 
 #[test]
 fn registered_assets_and_checks_are_collected_without_a_list() {
     let defs = Definitions::collect().unwrap();
-    for k in ["bare", "omop/with_prefix", "omop/v2/condition_era", "raw/visits", "asynchronous"] {
+    for k in [
+        "bare",
+        "omop/with_prefix",
+        "omop/v2/condition_era",
+        "raw/visits",
+        "asynchronous",
+    ] {
         assert!(defs.get(&key(k)).is_some(), "{k} not collected");
     }
     assert_eq!(defs.len(), 16);
-    let checks: Vec<&str> = defs.checks(&key("omop/v2/condition_era")).iter().map(|c| c.spec.name.as_str()).collect();
+    let checks: Vec<&str> = defs
+        .checks(&key("omop/v2/condition_era"))
+        .iter()
+        .map(|c| c.spec.name.as_str())
+        .collect();
     assert_eq!(checks, ["eras_valid"]);
 }
 
@@ -218,5 +263,8 @@ async fn every_option_materializes() {
         .unwrap();
     assert!(result.success(), "{result:#?}");
     assert_eq!(result.assets.len(), 16);
-    assert_eq!(result.assets.iter().map(|a| a.checks.len()).sum::<usize>(), 3);
+    assert_eq!(
+        result.assets.iter().map(|a| a.checks.len()).sum::<usize>(),
+        3
+    );
 }

@@ -155,13 +155,48 @@ fn concurrent_first_writes_into_one_new_schema_all_commit() {
             let (lake, barrier) = (lake.clone(), barrier.clone());
             std::thread::spawn(move || {
                 barrier.wait();
-                lake.store(["fresh", &format!("t{i}")], frame(10, i)).map(|m| m.snapshot_id)
+                lake.store(["fresh", &format!("t{i}")], frame(10, i))
+                    .map(|m| m.snapshot_id)
             })
         })
         .collect();
-    let mut snapshots: Vec<i64> = writers.into_iter().map(|w| w.join().unwrap().unwrap()).collect();
+    let mut snapshots: Vec<i64> = writers
+        .into_iter()
+        .map(|w| w.join().unwrap().unwrap())
+        .collect();
     snapshots.sort();
     snapshots.dedup();
     assert_eq!(snapshots.len(), 6, "one snapshot per write");
     assert_eq!(common::snapshot_count(&lake) - before, 6);
+}
+
+#[test]
+fn replacing_with_the_same_or_new_columns_keeps_every_snapshot_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = common::lake_in(dir.path());
+    let first = lake.store("t", frame(3, 1)).unwrap(); // created
+    let second = lake.store("t", frame(5, 2)).unwrap(); // same columns: emptied and refilled
+    let third = lake
+        .store("t", df!["id" => ["x"], "extra" => [true]].unwrap())
+        .unwrap(); // re-created
+    let at = |m: &pluginlake::Materialization| -> DataFrame {
+        lake.load_with(
+            "t",
+            &pluginlake::LoadOptions::default().at_snapshot(m.snapshot_id),
+        )
+        .unwrap()
+    };
+    assert_eq!(at(&first).height(), 3);
+    assert_eq!(
+        at(&first).column("tag").unwrap().i64().unwrap().get(0),
+        Some(1)
+    );
+    assert_eq!(at(&second).height(), 5);
+    assert_eq!(
+        at(&second).column("tag").unwrap().i64().unwrap().get(0),
+        Some(2)
+    );
+    let latest: DataFrame = lake.load("t").unwrap();
+    assert_eq!(latest.get_column_names(), ["id", "extra"]);
+    assert_eq!(at(&third), latest);
 }

@@ -59,10 +59,21 @@ async fn assets_lists_tables_groups_upstreams_and_checks() {
     let dir = tempfile::tempdir().unwrap();
     let (code, out) = cli(&defs(false), dir.path(), &["assets"]).await;
     assert_eq!(code, ExitCode::SUCCESS);
-    let line = |k: &str| out.lines().find(|l| l.starts_with(k)).unwrap_or_else(|| panic!("{k}: {out}")).to_owned();
-    assert!(line("cli/source").contains("cli.source") && line("cli/source").contains("demo"), "{out}");
+    let line = |k: &str| {
+        out.lines()
+            .find(|l| l.starts_with(k))
+            .unwrap_or_else(|| panic!("{k}: {out}"))
+            .to_owned()
+    };
+    assert!(
+        line("cli/source").contains("cli.source") && line("cli/source").contains("demo"),
+        "{out}"
+    );
     let doubled = line("cli/doubled");
-    assert!(doubled.contains("cli/source") && doubled.contains("check doubled_is_even (blocking)"), "{out}");
+    assert!(
+        doubled.contains("cli/source") && doubled.contains("check doubled_is_even (blocking)"),
+        "{out}"
+    );
     assert!(line("cli/external").contains("[external]"), "{out}");
     assert!(out.contains("3 assets"), "{out}");
 }
@@ -73,17 +84,31 @@ async fn graph_prints_edges_in_order_or_as_dot() {
     let (_, out) = cli(&defs(false), dir.path(), &["graph"]).await;
     assert!(out.contains("cli/doubled <- cli/source"), "{out}");
     let (_, dot) = cli(&defs(false), dir.path(), &["graph", "--dot"]).await;
-    assert!(dot.starts_with("digraph assets {") && dot.contains("\"cli/source\" -> \"cli/doubled\";"), "{dot}");
+    assert!(
+        dot.starts_with("digraph assets {") && dot.contains("\"cli/source\" -> \"cli/doubled\";"),
+        "{dot}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn materialize_runs_the_selection_and_reports_each_asset() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, out) = cli(&defs(false), dir.path(), &["materialize", "+cli/doubled", "--run-id", "cli-run-1"]).await;
+    let (code, out) = cli(
+        &defs(false),
+        dir.path(),
+        &["materialize", "+cli/doubled", "--run-id", "cli-run-1"],
+    )
+    .await;
     assert_eq!(code, ExitCode::SUCCESS, "{out}");
-    assert!(out.contains("run cli-run-1") && out.contains("succeeded"), "{out}");
+    assert!(
+        out.contains("run cli-run-1") && out.contains("succeeded"),
+        "{out}"
+    );
     let doubled = out.lines().find(|l| l.starts_with("cli/doubled")).unwrap();
-    assert!(doubled.contains("materialized") && doubled.contains("doubled_is_even ok"), "{out}");
+    assert!(
+        doubled.contains("materialized") && doubled.contains("doubled_is_even passed"),
+        "{out}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -91,14 +116,27 @@ async fn a_failed_run_exits_with_failure_and_shows_the_error() {
     let dir = tempfile::tempdir().unwrap();
     let (code, out) = cli(&defs(true), dir.path(), &["materialize"]).await;
     assert_eq!(code, ExitCode::FAILURE);
-    assert!(out.contains("FAILED") && out.contains("the upstream API returned 503"), "{out}");
+    assert!(
+        out.contains("FAILED") && out.contains("the upstream API returned 503"),
+        "{out}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn runs_lists_the_runs_recorded_in_the_lake() {
     let dir = tempfile::tempdir().unwrap();
-    cli(&defs(false), dir.path(), &["materialize", "--run-id", "first-run"]).await;
-    cli(&defs(false), dir.path(), &["materialize", "cli/source", "--run-id", "second-run"]).await;
+    cli(
+        &defs(false),
+        dir.path(),
+        &["materialize", "--run-id", "first-run"],
+    )
+    .await;
+    cli(
+        &defs(false),
+        dir.path(),
+        &["materialize", "cli/source", "--run-id", "second-run"],
+    )
+    .await;
     let (_, out) = cli(&defs(false), dir.path(), &["runs"]).await;
     let first = out.find("first-run").expect(&out);
     let second = out.find("second-run").expect(&out);
@@ -109,10 +147,15 @@ async fn runs_lists_the_runs_recorded_in_the_lake() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bad_selection_is_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
-    let err = pluginlake::cli::run(&defs(false), common::config_in(dir.path()), ["p", "materialize", "cli/nope"], &mut Vec::new())
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = pluginlake::cli::run(
+        &defs(false),
+        common::config_in(dir.path()),
+        ["p", "materialize", "cli/nope"],
+        &mut Vec::new(),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("cli/nope"), "{err}");
 }
 

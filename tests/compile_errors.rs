@@ -11,7 +11,11 @@ use std::process::Command;
 
 /// `target/<profile>/deps`, where this test binary and its dependencies' rlibs are.
 fn deps_dir() -> PathBuf {
-    std::env::current_exe().unwrap().parent().unwrap().to_owned()
+    std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_owned()
 }
 
 /// The newest `lib<name>-*.rlib` in `dir` (the one this test binary was linked with).
@@ -37,11 +41,21 @@ fn rustc(source: &str) -> (bool, String) {
     let file = dir.path().join("case.rs");
     std::fs::write(&file, source).unwrap();
     let out = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
-        .args(["--edition", "2021", "--crate-type", "lib", "--crate-name", "case"])
+        .args([
+            "--edition",
+            "2021",
+            "--crate-type",
+            "lib",
+            "--crate-name",
+            "case",
+        ])
         .args(["--emit=metadata", "--error-format=short", "--out-dir"])
         .arg(dir.path())
         .arg("--extern")
-        .arg(format!("pluginlake={}", rlib(&deps, "pluginlake").display()))
+        .arg(format!(
+            "pluginlake={}",
+            rlib(&deps, "pluginlake").display()
+        ))
         .arg("--extern")
         .arg(format!("polars={}", rlib(&deps, "polars").display()))
         .arg("-L")
@@ -49,7 +63,8 @@ fn rustc(source: &str) -> (bool, String) {
         .arg(&file)
         .output()
         .expect("run rustc");
-    let errors = String::from_utf8_lossy(&out.stderr).replace(&file.display().to_string(), "case.rs");
+    let errors =
+        String::from_utf8_lossy(&out.stderr).replace(&file.display().to_string(), "case.rs");
     (out.status.success(), errors)
 }
 
@@ -64,7 +79,9 @@ fn compile(source: &str) -> String {
 fn assert_error_at(errors: &str, line: usize, col: usize, message: &str) {
     let at = format!("case.rs:{line}:{col}: error");
     assert!(
-        errors.lines().any(|l| l.starts_with(&at) && l.contains(message)),
+        errors
+            .lines()
+            .any(|l| l.starts_with(&at) && l.contains(message)),
         "expected `{message}` at {line}:{col}, got:\n{errors}"
     );
 }
@@ -79,7 +96,12 @@ fn an_unknown_upstream_is_an_error_at_the_parameter() {
 fn eras(raw_conditionz: DataFrame) -> DataFrame {{ raw_conditionz }}
 "
     ));
-    assert_error_at(&errors, 5, 9, "cannot find type `raw_conditionz` in this scope");
+    assert_error_at(
+        &errors,
+        5,
+        9,
+        "cannot find type `raw_conditionz` in this scope",
+    );
 }
 
 #[test]
@@ -90,7 +112,10 @@ fn an_unknown_upstream_named_in_ins_is_an_error_at_the_path() {
 fn eras(raw: DataFrame) -> DataFrame {{ raw }}
 "
     ));
-    assert!(errors.contains("case.rs:4:26: error") && errors.contains("sources"), "{errors}");
+    assert!(
+        errors.contains("case.rs:4:26: error") && errors.contains("sources"),
+        "{errors}"
+    );
 }
 
 #[test]
@@ -146,8 +171,16 @@ fn a_return_type_without_a_handler_is_an_error_at_the_return_type() {
 fn eras() -> Vec<String> {{ Vec::new() }}
 "
     ));
-    assert_error_at(&errors, 5, 14, "`TypeHandler` is not implemented for `Vec<std::string::String>`");
-    assert!(errors.contains("`Vec<std::string::String>` cannot be the output of an asset"), "{errors}");
+    assert_error_at(
+        &errors,
+        5,
+        14,
+        "`TypeHandler` is not implemented for `Vec<std::string::String>`",
+    );
+    assert!(
+        errors.contains("`Vec<std::string::String>` cannot be the output of an asset"),
+        "{errors}"
+    );
 }
 
 #[test]
@@ -158,7 +191,12 @@ fn a_check_of_an_unknown_asset_is_an_error_at_the_asset_path() {
 fn eras_are_valid(eras: DataFrame) -> bool {{ eras.height() > 0 }}
 "
     ));
-    assert_error_at(&errors, 4, 23, "cannot find type `condition_eras` in this scope");
+    assert_error_at(
+        &errors,
+        4,
+        23,
+        "cannot find type `condition_eras` in this scope",
+    );
 }
 
 #[test]

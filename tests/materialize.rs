@@ -20,23 +20,41 @@ fn value(df: &DataFrame) -> i64 {
     df.column("v").unwrap().i64().unwrap().get(0).unwrap()
 }
 
-fn defs(assets: impl IntoIterator<Item = AssetDef>, checks: impl IntoIterator<Item = CheckDef>) -> Definitions {
-    Definitions::new(assets).unwrap().with_checks(checks).unwrap()
+fn defs(
+    assets: impl IntoIterator<Item = AssetDef>,
+    checks: impl IntoIterator<Item = CheckDef>,
+) -> Definitions {
+    Definitions::new(assets)
+        .unwrap()
+        .with_checks(checks)
+        .unwrap()
 }
 
 fn recorder() -> (MaterializeOptions, Arc<Mutex<Vec<RunEvent>>>) {
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = events.clone();
-    let options = MaterializeOptions::default().on_event(move |e| sink.lock().unwrap().push(e.clone()));
+    let options =
+        MaterializeOptions::default().on_event(move |e| sink.lock().unwrap().push(e.clone()));
     (options, events)
 }
 
-async fn run(defs: &Definitions, lake: &Lake, selection: &str, options: &MaterializeOptions) -> RunResult {
-    defs.materialize(lake, &selection.parse().unwrap(), options).await.unwrap()
+async fn run(
+    defs: &Definitions,
+    lake: &Lake,
+    selection: &str,
+    options: &MaterializeOptions,
+) -> RunResult {
+    defs.materialize(lake, &selection.parse().unwrap(), options)
+        .await
+        .unwrap()
 }
 
 fn status(result: &RunResult, key: &str) -> AssetStatus {
-    result.asset(&AssetKey::parse(key)).unwrap_or_else(|| panic!("{key} not in the run")).status.clone()
+    result
+        .asset(&AssetKey::parse(key))
+        .unwrap_or_else(|| panic!("{key} not in the run"))
+        .status
+        .clone()
 }
 
 // A chain: chain_a -> chain_b -> chain_c, each adding one.
@@ -57,7 +75,14 @@ async fn chain_c(chain_b: LazyFrame) -> Result<DataFrame> {
 }
 
 fn chain() -> Definitions {
-    defs([chain_a::definition(), chain_b::definition(), chain_c::definition()], [])
+    defs(
+        [
+            chain_a::definition(),
+            chain_b::definition(),
+            chain_c::definition(),
+        ],
+        [],
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -92,8 +117,12 @@ async fn every_output_is_one_snapshot_tagged_with_the_run_id_and_key() {
     assert_eq!(snapshots.len() - before, 3);
     for outcome in &result.assets {
         let m = outcome.materialization.as_ref().unwrap();
-        let s = snapshots.iter().find(|s| s.snapshot_id == m.snapshot_id).unwrap();
-        let info: serde_json::Value = serde_json::from_str(s.commit_extra_info.as_deref().unwrap()).unwrap();
+        let s = snapshots
+            .iter()
+            .find(|s| s.snapshot_id == m.snapshot_id)
+            .unwrap();
+        let info: serde_json::Value =
+            serde_json::from_str(s.commit_extra_info.as_deref().unwrap()).unwrap();
         assert_eq!(info["run_id"], "run-tagging");
         assert_eq!(info["asset"], outcome.key.to_string());
         assert_eq!(m.rows, 1);
@@ -108,7 +137,13 @@ async fn an_asset_runs_alone_against_what_is_already_stored() {
     let defs = chain();
     run(&defs, &lake, "*", &MaterializeOptions::default()).await;
     lake.store(["chain", "chain_a"], one("v", 41)).unwrap();
-    let result = run(&defs, &lake, "chain/chain_b", &MaterializeOptions::default()).await;
+    let result = run(
+        &defs,
+        &lake,
+        "chain/chain_b",
+        &MaterializeOptions::default(),
+    )
+    .await;
     assert_eq!(result.assets.len(), 1);
     let b: DataFrame = lake.load(["chain", "chain_b"]).unwrap();
     assert_eq!(value(&b), 42);
@@ -118,11 +153,20 @@ async fn an_asset_runs_alone_against_what_is_already_stored() {
 async fn a_missing_input_table_fails_the_asset_naming_the_table() {
     let dir = tempfile::tempdir().unwrap();
     let lake = common::lake_in(dir.path());
-    let result = run(&chain(), &lake, "chain/chain_b", &MaterializeOptions::default()).await;
+    let result = run(
+        &chain(),
+        &lake,
+        "chain/chain_b",
+        &MaterializeOptions::default(),
+    )
+    .await;
     let AssetStatus::Failed { error } = status(&result, "chain/chain_b") else {
         panic!("{result:#?}")
     };
-    assert!(error.contains("chain/chain_a") && error.contains("chain.chain_a"), "{error}");
+    assert!(
+        error.contains("chain/chain_a") && error.contains("chain.chain_a"),
+        "{error}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -130,10 +174,27 @@ async fn selection_closure_picks_upstreams_and_downstreams() {
     let dir = tempfile::tempdir().unwrap();
     let lake = common::lake_in(dir.path());
     let defs = chain();
-    let keys = |r: &RunResult| r.assets.iter().map(|a| a.key.to_string()).collect::<Vec<_>>();
-    let up = run(&defs, &lake, "+chain/chain_b", &MaterializeOptions::default()).await;
+    let keys = |r: &RunResult| {
+        r.assets
+            .iter()
+            .map(|a| a.key.to_string())
+            .collect::<Vec<_>>()
+    };
+    let up = run(
+        &defs,
+        &lake,
+        "+chain/chain_b",
+        &MaterializeOptions::default(),
+    )
+    .await;
     assert_eq!(keys(&up), ["chain/chain_a", "chain/chain_b"]);
-    let down = run(&defs, &lake, "chain/chain_b+", &MaterializeOptions::default()).await;
+    let down = run(
+        &defs,
+        &lake,
+        "chain/chain_b+",
+        &MaterializeOptions::default(),
+    )
+    .await;
     assert_eq!(keys(&down), ["chain/chain_b", "chain/chain_c"]);
 }
 
@@ -176,15 +237,25 @@ async fn slow_intervals(concurrency: usize) -> Vec<(&'static str, Instant, Insta
 #[tokio::test(flavor = "current_thread")]
 async fn independent_assets_overlap_without_stalling_the_runtime() {
     let spans = slow_intervals(2).await;
-    let [(_, s1, e1), (_, s2, e2)] = spans[..] else { panic!("{spans:?}") };
-    assert!(s1 < e2 && s2 < e1, "the two slow assets did not overlap: {spans:?}");
+    let [(_, s1, e1), (_, s2, e2)] = spans[..] else {
+        panic!("{spans:?}")
+    };
+    assert!(
+        s1 < e2 && s2 < e1,
+        "the two slow assets did not overlap: {spans:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_concurrency_limit_bounds_how_many_assets_run_at_once() {
     let spans = slow_intervals(1).await;
-    let [(_, s1, e1), (_, s2, e2)] = spans[..] else { panic!("{spans:?}") };
-    assert!(e1 <= s2 || e2 <= s1, "ran at once despite a limit of 1: {spans:?}");
+    let [(_, s1, e1), (_, s2, e2)] = spans[..] else {
+        panic!("{spans:?}")
+    };
+    assert!(
+        e1 <= s2 || e2 <= s1,
+        "ran at once despite a limit of 1: {spans:?}"
+    );
 }
 
 // Failure isolation: a failing branch, a panicking branch, and a healthy branch.
@@ -256,11 +327,24 @@ async fn a_failing_asset_fails_alone_and_unrelated_branches_finish() {
     let lake = common::lake_in(dir.path());
     let result = run(&isolation(), &lake, "*", &MaterializeOptions::default()).await;
     assert!(!result.success());
-    let AssetStatus::Failed { error } = status(&result, "iso/iso_failing") else { panic!() };
-    assert!(error.contains("iso/iso_failing") && error.contains("source system unreachable"), "{error}");
-    assert_eq!(status(&result, "iso/iso_healthy"), AssetStatus::Materialized);
-    assert_eq!(status(&result, "iso/iso_healthy_child"), AssetStatus::Materialized);
-    assert!(!lake.table_exists(&AssetKey::parse("iso/iso_failing").table().unwrap()).unwrap());
+    let AssetStatus::Failed { error } = status(&result, "iso/iso_failing") else {
+        panic!()
+    };
+    assert!(
+        error.contains("iso/iso_failing") && error.contains("source system unreachable"),
+        "{error}"
+    );
+    assert_eq!(
+        status(&result, "iso/iso_healthy"),
+        AssetStatus::Materialized
+    );
+    assert_eq!(
+        status(&result, "iso/iso_healthy_child"),
+        AssetStatus::Materialized
+    );
+    assert!(!lake
+        .table_exists(&AssetKey::parse("iso/iso_failing").table().unwrap())
+        .unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -269,9 +353,12 @@ async fn downstream_of_a_failure_is_skipped_with_the_upstream_error() {
     let lake = common::lake_in(dir.path());
     let result = run(&isolation(), &lake, "*", &MaterializeOptions::default()).await;
     for key in ["iso/iso_child", "iso/iso_grandchild"] {
-        let AssetStatus::Skipped { reason } = status(&result, key) else { panic!("{key}: {result:#?}") };
+        let AssetStatus::Skipped { reason } = status(&result, key) else {
+            panic!("{key}: {result:#?}")
+        };
         assert!(
-            reason.contains("upstream iso/iso_failing failed") && reason.contains("source system unreachable"),
+            reason.contains("upstream iso/iso_failing failed")
+                && reason.contains("source system unreachable"),
             "{key}: {reason}"
         );
         assert_eq!(result.asset(&AssetKey::parse(key)).unwrap().attempts, 0);
@@ -283,9 +370,17 @@ async fn a_panicking_asset_fails_with_the_panic_message() {
     let dir = tempfile::tempdir().unwrap();
     let lake = common::lake_in(dir.path());
     let result = run(&isolation(), &lake, "*", &MaterializeOptions::default()).await;
-    for (key, message) in [("iso/iso_panicking", "boom in async code"), ("iso/iso_sync_panicking", "boom in sync code")] {
-        let AssetStatus::Failed { error } = status(&result, key) else { panic!("{key}: {result:#?}") };
-        assert!(error.contains("panicked") && error.contains(message), "{key}: {error}");
+    for (key, message) in [
+        ("iso/iso_panicking", "boom in async code"),
+        ("iso/iso_sync_panicking", "boom in sync code"),
+    ] {
+        let AssetStatus::Failed { error } = status(&result, key) else {
+            panic!("{key}: {result:#?}")
+        };
+        assert!(
+            error.contains("panicked") && error.contains(message),
+            "{key}: {error}"
+        );
     }
 }
 
@@ -298,9 +393,20 @@ async fn polars_in_async() -> Result<DataFrame> {
 async fn async_polars_work_on_a_current_thread_runtime_fails_with_a_hint() {
     let dir = tempfile::tempdir().unwrap();
     let lake = common::lake_in(dir.path());
-    let result = run(&defs([polars_in_async::definition()], []), &lake, "*", &MaterializeOptions::default()).await;
-    let AssetStatus::Failed { error } = status(&result, "rt/polars_in_async") else { panic!("{result:#?}") };
-    assert!(error.contains("multi-threaded runtime") && error.contains("ctx.blocking"), "{error}");
+    let result = run(
+        &defs([polars_in_async::definition()], []),
+        &lake,
+        "*",
+        &MaterializeOptions::default(),
+    )
+    .await;
+    let AssetStatus::Failed { error } = status(&result, "rt/polars_in_async") else {
+        panic!("{result:#?}")
+    };
+    assert!(
+        error.contains("multi-threaded runtime") && error.contains("ctx.blocking"),
+        "{error}"
+    );
 }
 
 // Retries.
@@ -332,13 +438,21 @@ async fn a_retried_asset_succeeds_on_a_later_attempt_and_each_failure_is_an_even
     let result = run(&defs([flaky::definition()], []), &lake, "*", &options).await;
     assert!(result.success(), "{result:#?}");
     assert_eq!(result.assets[0].attempts, 3);
-    assert!(started.elapsed() >= Duration::from_millis(20 + 40), "backoff 20 ms then 40 ms");
+    assert!(
+        started.elapsed() >= Duration::from_millis(20 + 40),
+        "backoff 20 ms then 40 ms"
+    );
     let failures: Vec<(u32, bool)> = events
         .lock()
         .unwrap()
         .iter()
         .filter_map(|e| match e {
-            RunEvent::AssetFailed { attempt, will_retry, error, .. } => {
+            RunEvent::AssetFailed {
+                attempt,
+                will_retry,
+                error,
+                ..
+            } => {
                 assert!(error.contains("connection reset"));
                 Some((*attempt, *will_retry))
             }
@@ -352,10 +466,18 @@ async fn a_retried_asset_succeeds_on_a_later_attempt_and_each_failure_is_an_even
 async fn an_asset_that_fails_every_attempt_fails_after_max_attempts() {
     let dir = tempfile::tempdir().unwrap();
     let lake = common::lake_in(dir.path());
-    let result = run(&defs([doomed::definition()], []), &lake, "*", &MaterializeOptions::default()).await;
+    let result = run(
+        &defs([doomed::definition()], []),
+        &lake,
+        "*",
+        &MaterializeOptions::default(),
+    )
+    .await;
     assert_eq!(result.assets[0].attempts, 2);
     assert_eq!(DOOMED_CALLS.load(Ordering::SeqCst), 2);
-    assert!(matches!(&result.assets[0].status, AssetStatus::Failed { error } if error.contains("still down")));
+    assert!(
+        matches!(&result.assets[0].status, AssetStatus::Failed { error } if error.contains("still down"))
+    );
 }
 
 // Checks.
@@ -373,8 +495,15 @@ fn era_report(eras: DataFrame) -> DataFrame {
 /// No era ends before it starts.
 #[asset_check(asset = eras, blocking)]
 fn eras_end_after_start(eras: DataFrame) -> Result<CheckResult> {
-    let bad = eras.lazy().filter(col("end").lt(col("start"))).collect()?.height();
-    Ok(CheckResult::from_bool(bad == 0, format!("{bad} eras end before they start")).with_metadata("bad_rows", bad))
+    let bad = eras
+        .lazy()
+        .filter(col("end").lt(col("start")))
+        .collect()?
+        .height();
+    Ok(
+        CheckResult::from_bool(bad == 0, format!("{bad} eras end before they start"))
+            .with_metadata("bad_rows", bad),
+    )
 }
 
 #[asset_check(asset = eras)]
@@ -385,7 +514,11 @@ fn eras_not_empty(ctx: &AssetContext, eras: LazyFrame) -> Result<bool> {
 
 #[asset_check(asset = eras, blocking, name = "eras_are_few")]
 fn at_most_one_era(eras: DataFrame) -> CheckResult {
-    if eras.height() <= 1 { CheckResult::pass() } else { CheckResult::warn("more than one era") }
+    if eras.height() <= 1 {
+        CheckResult::pass()
+    } else {
+        CheckResult::warn("more than one era")
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -394,17 +527,30 @@ async fn a_failed_blocking_check_stops_downstream_assets() {
     let lake = common::lake_in(dir.path());
     let defs = defs(
         [eras::definition(), era_report::definition()],
-        [eras_end_after_start::definition(), eras_not_empty::definition()],
+        [
+            eras_end_after_start::definition(),
+            eras_not_empty::definition(),
+        ],
     );
     let result = run(&defs, &lake, "*", &MaterializeOptions::default()).await;
     assert!(!result.success());
     let eras = result.asset(&AssetKey::parse("checked/eras")).unwrap();
     assert_eq!(eras.status, AssetStatus::Materialized);
-    let check = eras.checks.iter().find(|c| c.name == "eras_end_after_start").unwrap();
+    let check = eras
+        .checks
+        .iter()
+        .find(|c| c.name == "eras_end_after_start")
+        .unwrap();
     assert!(!check.result.passed && check.blocks());
     assert_eq!(check.result.metadata["bad_rows"], "1");
-    let AssetStatus::Skipped { reason } = status(&result, "checked/era_report") else { panic!("{result:#?}") };
-    assert!(reason.contains("blocking check eras_end_after_start") && reason.contains("1 eras end before they start"), "{reason}");
+    let AssetStatus::Skipped { reason } = status(&result, "checked/era_report") else {
+        panic!("{result:#?}")
+    };
+    assert!(
+        reason.contains("blocking check eras_end_after_start")
+            && reason.contains("1 eras end before they start"),
+        "{reason}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -418,9 +564,16 @@ async fn non_blocking_and_warning_checks_do_not_stop_downstream_assets() {
     let result = run(&defs, &lake, "*", &MaterializeOptions::default()).await;
     assert!(result.success(), "{result:#?}");
     let eras = result.asset(&AssetKey::parse("checked/eras")).unwrap();
-    let names: Vec<(&str, bool)> = eras.checks.iter().map(|c| (c.name.as_str(), c.result.passed)).collect();
+    let names: Vec<(&str, bool)> = eras
+        .checks
+        .iter()
+        .map(|c| (c.name.as_str(), c.result.passed))
+        .collect();
     assert_eq!(names, [("eras_not_empty", true), ("eras_are_few", false)]);
-    assert_eq!(status(&result, "checked/era_report"), AssetStatus::Materialized);
+    assert_eq!(
+        status(&result, "checked/era_report"),
+        AssetStatus::Materialized
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -431,7 +584,11 @@ async fn a_check_reads_the_snapshot_its_run_wrote() {
     let result = run(&defs, &lake, "*", &MaterializeOptions::default()).await;
     // Another writer replaces the table after the run; the recorded check result stands for the
     // run's snapshot.
-    lake.store(["checked", "eras"], df!["start" => [1i32], "end" => [2i32]].unwrap()).unwrap();
+    lake.store(
+        ["checked", "eras"],
+        df!["start" => [1i32], "end" => [2i32]].unwrap(),
+    )
+    .unwrap();
     let check = &result.assets[0].checks[0];
     assert_eq!(check.result.metadata["bad_rows"], "1");
 }
@@ -450,8 +607,14 @@ fn cyc_b(cyc_a: DataFrame) -> DataFrame {
 
 #[test]
 fn a_cycle_of_assets_is_rejected_naming_the_cycle() {
-    let err = Definitions::new([cyc_a::definition(), cyc_b::definition()]).unwrap_err().to_string();
-    assert!(err.contains("cyc/cyc_a -> cyc/cyc_b -> cyc/cyc_a") || err.contains("cyc/cyc_b -> cyc/cyc_a -> cyc/cyc_b"), "{err}");
+    let err = Definitions::new([cyc_a::definition(), cyc_b::definition()])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("cyc/cyc_a -> cyc/cyc_b -> cyc/cyc_a")
+            || err.contains("cyc/cyc_b -> cyc/cyc_a -> cyc/cyc_b"),
+        "{err}"
+    );
 }
 
 #[asset(key_prefix = ["dup", "v1"], name = "person")]
@@ -466,8 +629,15 @@ fn person_v2() -> DataFrame {
 
 #[test]
 fn two_assets_on_one_table_are_rejected_naming_both() {
-    let err = Definitions::new([person_v1::definition(), person_v2::definition()]).unwrap_err().to_string();
-    assert!(err.contains("dup/v1/person") && err.contains("dup/v2/person") && err.contains("dup.person"), "{err}");
+    let err = Definitions::new([person_v1::definition(), person_v2::definition()])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("dup/v1/person")
+            && err.contains("dup/v2/person")
+            && err.contains("dup.person"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -477,5 +647,8 @@ fn a_check_of_an_asset_outside_the_definitions_is_rejected() {
         .with_checks([eras_not_empty::definition()])
         .unwrap_err()
         .to_string();
-    assert!(err.contains("eras_not_empty") && err.contains("checked/eras"), "{err}");
+    assert!(
+        err.contains("eras_not_empty") && err.contains("checked/eras"),
+        "{err}"
+    );
 }

@@ -17,10 +17,20 @@ fn concept_count(concept: DataFrame) -> DataFrame {
 fn assets_of_a_second_crate_are_collected_from_every_module() {
     let defs = Definitions::collect().unwrap();
     let keys: Vec<String> = defs.topological().map(|s| s.key.to_string()).collect();
-    for k in ["vocab/concept", "vocab/concept_ancestor", "report/concept_count"] {
+    for k in [
+        "vocab/concept",
+        "vocab/concept_ancestor",
+        "report/concept_count",
+    ] {
         assert!(keys.iter().any(|x| x == k), "{k} missing from {keys:?}");
     }
-    assert_eq!(defs.get(&AssetKey::parse("vocab/concept")).unwrap().group.as_deref(), Some("vocabulary"));
+    assert_eq!(
+        defs.get(&AssetKey::parse("vocab/concept"))
+            .unwrap()
+            .group
+            .as_deref(),
+        Some("vocabulary")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -29,10 +39,17 @@ async fn a_graph_spanning_two_crates_materializes() {
     let lake = common::lake_in(dir.path());
     let result = Definitions::collect()
         .unwrap()
-        .materialize(&lake, &"+report/concept_count".parse().unwrap(), &MaterializeOptions::default())
+        .materialize(
+            &lake,
+            &"+report/concept_count".parse().unwrap(),
+            &MaterializeOptions::default(),
+        )
         .await
         .unwrap();
     assert!(result.success(), "{result:#?}");
     let count: DataFrame = lake.load(["report", "concept_count"]).unwrap();
-    assert_eq!(count.column("concepts").unwrap().i64().unwrap().get(0), Some(clinic_vocabulary::CONCEPTS.len() as i64));
+    assert_eq!(
+        count.column("concepts").unwrap().i64().unwrap().get(0),
+        Some(clinic_vocabulary::CONCEPTS.len() as i64)
+    );
 }

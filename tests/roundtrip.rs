@@ -314,7 +314,12 @@ fn a_polars_load_does_not_change_how_other_readers_see_strings() {
     lake.store("strings", all_types_frame(10)).unwrap();
     let _: DataFrame = lake.load("strings").unwrap(); // asks DuckDB for string views
     let batches: Vec<RecordBatch> = lake.load("strings").unwrap();
-    let utf8 = batches[0].schema().field_with_name("utf8").unwrap().data_type().clone();
+    let utf8 = batches[0]
+        .schema()
+        .field_with_name("utf8")
+        .unwrap()
+        .data_type()
+        .clone();
     assert_eq!(utf8, ArrowType::Utf8);
     // duckdb-rs rows cannot read string views: this read would panic if the setting leaked.
     assert!(!lake.snapshots().unwrap().is_empty());

@@ -24,9 +24,13 @@ fn main() -> ExitCode {
         let defs = Definitions::registered()?;
         let mut out = std::io::stdout();
         pluginlake::cli::run(defs, LakeConfig::load()?, ["clinic", "assets"], &mut out).await?;
-        let code =
-            pluginlake::cli::run(defs, LakeConfig::load()?, ["clinic", "materialize"], &mut out)
-                .await?;
+        let code = pluginlake::cli::run(
+            defs,
+            LakeConfig::load()?,
+            ["clinic", "materialize"],
+            &mut out,
+        )
+        .await?;
         let lake = Lake::open_default()?;
         let report: DataFrame = lake.load(report::visits_per_concept::key())?;
         println!("\nreport.visits_per_concept:\n{report}");

@@ -32,7 +32,10 @@ impl TypeHandler for Visits {
 
     fn load(data: TableData) -> pluginlake::Result<Self> {
         let df = data.into_dataframe()?;
-        let (ids, persons) = (df.column("visit_id")?.i64()?, df.column("person_id")?.i64()?);
+        let (ids, persons) = (
+            df.column("visit_id")?.i64()?,
+            df.column("person_id")?.i64()?,
+        );
         let (concepts, costs) = (df.column("concept_id")?.i32()?, df.column("cost")?.f64()?);
         Ok(Visits(
             (0..df.height())

@@ -29,7 +29,11 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
         None => {
             let name = fn_ident.to_string();
             let name = name.strip_prefix("r#").unwrap_or(&name).to_owned();
-            key_part(&name, fn_ident.span(), "asset name (the function's name; override it with `name = \"...\"`)")?;
+            key_part(
+                &name,
+                fn_ident.span(),
+                "asset name (the function's name; override it with `name = \"...\"`)",
+            )?;
             name
         }
     };

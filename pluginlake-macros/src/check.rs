@@ -14,12 +14,10 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     params::check_signature(&func.sig, "an asset check")?;
     // The value parameter (if any) is the checked asset, whatever it is called.
     let mut params = params::analyze(&func.sig, &[], "an asset check")?;
-    let mut inputs = params
-        .iter_mut()
-        .filter_map(|p| match p {
-            Param::Input { upstream, ty } => Some((upstream, ty)),
-            Param::Context { .. } => None,
-        });
+    let mut inputs = params.iter_mut().filter_map(|p| match p {
+        Param::Input { upstream, ty } => Some((upstream, ty)),
+        Param::Context { .. } => None,
+    });
     if let Some((upstream, _)) = inputs.next() {
         *upstream = options.asset.clone();
     }

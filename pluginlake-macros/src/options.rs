@@ -120,7 +120,9 @@ impl AssetOptions {
                 _ => {
                     return Err(syn::Error::new(
                         meta.path().span(),
-                        format!("unknown #[asset] option `{name}`; expected one of: {ASSET_OPTIONS}"),
+                        format!(
+                            "unknown #[asset] option `{name}`; expected one of: {ASSET_OPTIONS}"
+                        ),
                     ))
                 }
             }
@@ -159,7 +161,10 @@ impl CheckOptions {
                         ));
                     };
                     if blocking {
-                        return Err(syn::Error::new(meta.span(), "option `blocking` is given twice"));
+                        return Err(syn::Error::new(
+                            meta.span(),
+                            "option `blocking` is given twice",
+                        ));
                     }
                     blocking = true;
                 }
@@ -176,7 +181,9 @@ impl CheckOptions {
                 other => {
                     return Err(syn::Error::new(
                         meta.path().span(),
-                        format!("unknown #[asset_check] option `{other}`; expected one of: {CHECK_OPTIONS}"),
+                        format!(
+                        "unknown #[asset_check] option `{other}`; expected one of: {CHECK_OPTIONS}"
+                    ),
                     ))
                 }
             }
@@ -355,12 +362,10 @@ fn retry(meta: &Meta) -> syn::Result<Retry> {
                 int.base10_parse::<u64>()?;
                 backoff_ms = Some(int);
             }
-            _ => {
-                return Err(syn::Error::new(
-                    nv.path.span(),
-                    "unknown retry option; expected `max_attempts = N` and optionally `backoff_ms = N`",
-                ))
-            }
+            _ => return Err(syn::Error::new(
+                nv.path.span(),
+                "unknown retry option; expected `max_attempts = N` and optionally `backoff_ms = N`",
+            )),
         }
     }
     let max_attempts = max_attempts.ok_or_else(|| {

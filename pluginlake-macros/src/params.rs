@@ -147,7 +147,9 @@ pub fn load_inputs(params: &[Param]) -> (Vec<TokenStream>, Vec<TokenStream>) {
     for (i, p) in params.iter().enumerate() {
         match p {
             Param::Context { by_ref: true } => args.push(quote!(__ctx)),
-            Param::Context { by_ref: false } => args.push(quote!(::std::clone::Clone::clone(__ctx))),
+            Param::Context { by_ref: false } => {
+                args.push(quote!(::std::clone::Clone::clone(__ctx)))
+            }
             Param::Input { ty, upstream } => {
                 let var = format_ident!("__in_{}", i);
                 let asset = as_asset(upstream);

@@ -26,13 +26,17 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 
 use crate::error::{Error, Result};
-use crate::graph::{Definitions, Selection};
+use crate::graph::{Definitions, Selection, Severity};
 use crate::lake::config::LakeConfig;
 use crate::lake::Lake;
-use crate::run::{AssetStatus, MaterializeOptions, RunEvent, RunResult};
+use crate::run::{AssetStatus, CheckOutcome, MaterializeOptions, RunEvent, RunResult};
 
 #[derive(Parser)]
-#[command(name = "pluginlake", about = "Assets materialized into DuckLake", version)]
+#[command(
+    name = "pluginlake",
+    about = "Assets materialized into DuckLake",
+    version
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -179,13 +183,15 @@ macro_rules! outln {
 }
 
 fn assets(defs: &Definitions, out: &mut dyn Write) -> Result<()> {
-    outln!(out, "{:<36} {:<32} {:<12} upstreams / checks", "asset", "table", "group")?;
+    outln!(
+        out,
+        "{:<36} {:<32} {:<12} upstreams / checks",
+        "asset",
+        "table",
+        "group"
+    )?;
     for spec in defs.topological() {
-        let table = spec
-            .key
-            .table()
-            .map(|t| t.to_string())
-            .unwrap_or_default();
+        let table = spec.key.table().map(|t| t.to_string()).unwrap_or_default();
         let ups: Vec<String> = spec.deps.iter().map(ToString::to_string).collect();
         let checks: Vec<String> = defs
             .checks(&spec.key)
@@ -195,7 +201,10 @@ fn assets(defs: &Definitions, out: &mut dyn Write) -> Result<()> {
                 format!("check {}{blocking}", c.spec.name)
             })
             .collect();
-        let external = if defs.asset(&spec.key).is_some_and(|a| !a.is_materializable()) {
+        let external = if defs
+            .asset(&spec.key)
+            .is_some_and(|a| !a.is_materializable())
+        {
             " [external]"
         } else {
             ""
@@ -219,7 +228,12 @@ fn graph(defs: &Definitions, dot: bool, out: &mut dyn Write) -> Result<()> {
         for spec in defs.topological() {
             outln!(out, "  {:?};", spec.key.to_string())?;
             for dep in &spec.deps {
-                outln!(out, "  {:?} -> {:?};", dep.to_string(), spec.key.to_string())?;
+                outln!(
+                    out,
+                    "  {:?} -> {:?};",
+                    dep.to_string(),
+                    spec.key.to_string()
+                )?;
             }
         }
         return outln!(out, "}}");
@@ -250,7 +264,7 @@ fn progress() -> impl Fn(&RunEvent) + Send + Sync + 'static {
                 eprintln!("run {run_id}: {} assets", assets.len());
             }
             RunEvent::AssetMaterialized { materialization: m } => eprintln!(
-                "{} {} materialized: {} rows into {} (snapshot {}) in {:.1} ms",
+                "{} {} materialized: {} rows into {} (snapshot {}, written in {:.1} ms)",
                 step(),
                 m.key,
                 m.rows,
@@ -267,7 +281,10 @@ fn progress() -> impl Fn(&RunEvent) + Send + Sync + 'static {
                 if *will_retry {
                     eprintln!("        {key} attempt {attempt} failed, retrying: {error}");
                 } else {
-                    eprintln!("{} {key} FAILED after {attempt} attempt(s): {error}", step());
+                    eprintln!(
+                        "{} {key} FAILED after {attempt} attempt(s): {error}",
+                        step()
+                    );
                 }
             }
             RunEvent::AssetSkipped { key, reason } => {
@@ -276,7 +293,7 @@ fn progress() -> impl Fn(&RunEvent) + Send + Sync + 'static {
             RunEvent::CheckEvaluated { key, check } => eprintln!(
                 "        check {} of {key}: {}{}",
                 check.name,
-                if check.result.passed { "passed" } else { "FAILED" },
+                verdict(check),
                 check
                     .result
                     .description
@@ -286,6 +303,15 @@ fn progress() -> impl Fn(&RunEvent) + Send + Sync + 'static {
             ),
             _ => {}
         }
+    }
+}
+
+/// `passed`, `WARN` (failed, severity warn) or `FAILED`.
+fn verdict(check: &CheckOutcome) -> &'static str {
+    match (check.result.passed, check.result.severity) {
+        (true, _) => "passed",
+        (false, Severity::Warn) => "WARN",
+        (false, Severity::Error) => "FAILED",
     }
 }
 
@@ -314,7 +340,7 @@ fn summary(result: &RunResult, out: &mut dyn Write) -> Result<()> {
         let checks: Vec<String> = a
             .checks
             .iter()
-            .map(|c| format!("{} {}", c.name, if c.result.passed { "ok" } else { "FAILED" }))
+            .map(|c| format!("{} {}", c.name, verdict(c)))
             .collect();
         outln!(
             out,
@@ -335,7 +361,11 @@ fn summary(result: &RunResult, out: &mut dyn Write) -> Result<()> {
     outln!(
         out,
         "{} in {:.2} s",
-        if result.success() { "succeeded" } else { "FAILED" },
+        if result.success() {
+            "succeeded"
+        } else {
+            "FAILED"
+        },
         result.duration.as_secs_f64()
     )
 }
@@ -368,8 +398,7 @@ fn runs(lake: &Lake, limit: usize, out: &mut dyn Write) -> Result<()> {
             ..Run::default()
         });
         run.finished = s.time.clone();
-        run.assets
-            .extend(info["asset"].as_str().map(str::to_owned));
+        run.assets.extend(info["asset"].as_str().map(str::to_owned));
         run.rows += info["rows"].as_u64().unwrap_or(0);
     }
     let mut runs: Vec<(String, Run)> = runs.into_iter().collect();

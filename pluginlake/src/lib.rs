@@ -180,10 +180,10 @@ pub use run::{materialize, MaterializeOptions, RunResult};
 pub mod prelude {
     pub use crate::graph::{Asset, AssetContext, Check, CheckResult, Definitions, Selection};
     pub use crate::io::{LoadOptions, Materialization, TypeHandler, WriteOptions};
-    pub use crate::run::{materialize, MaterializeOptions, RunResult};
-    pub use crate::{asset, asset_check};
     pub use crate::lake::config::{Catalog, LakeConfig};
     pub use crate::lake::key::AssetKey;
     pub use crate::lake::Lake;
+    pub use crate::run::{materialize, MaterializeOptions, RunResult};
+    pub use crate::{asset, asset_check};
     pub use crate::{Error, Result};
 }

@@ -97,9 +97,7 @@ impl RetryPolicy {
     /// The wait after failed attempt number `attempt` (1-based).
     pub fn delay_after(&self, attempt: u32) -> Duration {
         let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(20));
-        self.backoff
-            .saturating_mul(factor)
-            .min(Self::MAX_BACKOFF)
+        self.backoff.saturating_mul(factor).min(Self::MAX_BACKOFF)
     }
 }
 

@@ -166,7 +166,9 @@ impl CheckDef {
 
 impl fmt::Debug for CheckDef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CheckDef").field("spec", &self.spec).finish()
+        f.debug_struct("CheckDef")
+            .field("spec", &self.spec)
+            .finish()
     }
 }
 

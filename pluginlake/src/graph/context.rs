@@ -166,7 +166,9 @@ impl AssetContext {
         match e.try_into_panic() {
             Ok(payload) => {
                 let mut message = panic_message(payload.as_ref());
-                if message.contains("can call blocking only when running on the multi-threaded runtime") {
+                if message
+                    .contains("can call blocking only when running on the multi-threaded runtime")
+                {
                     message.push_str(
                         " (an async asset did blocking work, such as polars' collect, on a \
                          current-thread tokio runtime: run on a multi-threaded runtime, or move the \

@@ -157,7 +157,10 @@ impl Definitions {
                     asset: check.spec.asset.clone(),
                 }
             })?;
-            if self.checks[i].iter().any(|c| c.spec.name == check.spec.name) {
+            if self.checks[i]
+                .iter()
+                .any(|c| c.spec.name == check.spec.name)
+            {
                 return Err(GraphError::DuplicateCheck {
                     asset: check.spec.asset.clone(),
                     check: check.spec.name.clone(),
@@ -225,7 +228,10 @@ impl Definitions {
     }
 
     /// The indices a selection picks, in topological order.
-    pub(crate) fn select_indices(&self, selection: &Selection) -> Result<Vec<usize>, SelectionError> {
+    pub(crate) fn select_indices(
+        &self,
+        selection: &Selection,
+    ) -> Result<Vec<usize>, SelectionError> {
         let picked = selection.resolve(self)?;
         Ok(self.order.iter().copied().filter(|&i| picked[i]).collect())
     }

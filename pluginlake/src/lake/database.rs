@@ -105,6 +105,46 @@ unsafe impl Send for RawConnection {}
 impl RawConnection {
     /// Run one statement, discarding its result.
     pub(crate) fn execute(&self, sql: &str) -> std::result::Result<(), duckdb::Error> {
+        self.query(sql, |_| ())
+    }
+
+    /// Run one query and return its rows as text (NULL as `None`); for small results.
+    pub(crate) fn query_text(
+        &self,
+        sql: &str,
+    ) -> std::result::Result<Vec<Vec<Option<String>>>, duckdb::Error> {
+        self.query(sql, |result| {
+            // SAFETY: `result` holds a successful query's result; values are read within its
+            // bounds and every string DuckDB allocates is freed.
+            unsafe {
+                let (rows, cols) = (
+                    ffi::duckdb_row_count(result),
+                    ffi::duckdb_column_count(result),
+                );
+                (0..rows)
+                    .map(|r| {
+                        (0..cols)
+                            .map(|c| {
+                                if ffi::duckdb_value_is_null(result, c, r) {
+                                    return None;
+                                }
+                                let v = ffi::duckdb_value_varchar(result, c, r);
+                                let text = CStr::from_ptr(v).to_string_lossy().into_owned();
+                                ffi::duckdb_free(v.cast());
+                                Some(text)
+                            })
+                            .collect()
+                    })
+                    .collect()
+            }
+        })
+    }
+
+    fn query<T>(
+        &self,
+        sql: &str,
+        read: impl FnOnce(&mut ffi::duckdb_result) -> T,
+    ) -> std::result::Result<T, duckdb::Error> {
         let c_sql = CString::new(sql).map_err(|e| {
             duckdb::Error::DuckDBFailure(ffi::Error::new(ffi::DuckDBError), Some(e.to_string()))
         })?;
@@ -114,7 +154,7 @@ impl RawConnection {
             let mut result: ffi::duckdb_result = std::mem::zeroed();
             let state = ffi::duckdb_query(self.con, c_sql.as_ptr(), &mut result);
             let outcome = if state == ffi::DuckDBSuccess {
-                Ok(())
+                Ok(read(&mut result))
             } else {
                 let msg = ffi::duckdb_result_error(&mut result);
                 let msg = if msg.is_null() {

@@ -43,6 +43,8 @@ struct Inner {
     db: Database,
     config: LakeConfig,
     name: Ident,
+    /// `"<metadata database>"."<schema>"` holding DuckLake's metadata tables.
+    metadata: String,
     data_path: PathBuf,
     duckdb_version: String,
     extensions: Vec<Provisioned>,
@@ -148,6 +150,16 @@ impl Lake {
                 config.catalog.describe(&root)
             )
         })?;
+        // DuckLake's own tables (the spec's `ducklake_*`), for lookups cheaper than its table
+        // functions, which read every snapshot.
+        let metadata = sql::metadata_candidates(&name, metadata_schema.as_deref())
+            .into_iter()
+            .find(|m| conn.execute_batch(&sql::probe_metadata(m)).is_ok())
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "DuckLake's metadata tables were not found for the lake {name}"
+                ))
+            })?;
         tracing::info!(
             catalog = %config.catalog.describe(&root),
             data_path = %data_path.display(),
@@ -160,6 +172,7 @@ impl Lake {
                 db,
                 config,
                 name,
+                metadata,
                 data_path,
                 duckdb_version,
                 extensions: provisioned,
@@ -188,6 +201,11 @@ impl Lake {
     /// The name the lake is attached as (`lake`).
     pub fn name(&self) -> &Ident {
         &self.inner.name
+    }
+
+    /// The quoted `database.schema` of DuckLake's metadata tables.
+    pub(crate) fn metadata(&self) -> &str {
+        &self.inner.metadata
     }
 
     /// The configuration the lake was opened with.

@@ -299,12 +299,89 @@ pub fn set_commit_message(
     )
 }
 
-/// The snapshot whose commit extra info is exactly `extra_info`.
-pub fn snapshot_by_extra_info(catalog: &Ident) -> String {
+/// The snapshot whose commit extra info is `extra_info` (unique per write), read from DuckLake's
+/// `ducklake_snapshot_changes` table in `metadata` (see [`metadata_candidates`]).
+pub fn snapshot_by_extra_info(metadata: &str, extra_info: &str) -> String {
     format!(
-        "SELECT snapshot_id FROM ducklake_snapshots({}) WHERE commit_extra_info = ?",
-        quote_literal(catalog.as_str())
+        "SELECT snapshot_id FROM {metadata}.ducklake_snapshot_changes WHERE commit_extra_info = {}",
+        quote_literal(extra_info)
     )
+}
+
+/// The quoted `"database"."schema"` where the metadata tables of the DuckLake attached as
+/// `catalog` may be: DuckLake attaches its catalog database as `__ducklake_metadata_<name>`, with
+/// the tables in the configured metadata schema, else the backend's default (`main` for DuckDB
+/// and SQLite files, `public` for PostgreSQL).
+pub fn metadata_candidates(catalog: &Ident, configured: Option<&str>) -> Vec<String> {
+    let db = quote_ident(&format!("__ducklake_metadata_{}", catalog.as_str()));
+    configured
+        .into_iter()
+        .chain(["main", "public"])
+        .map(|schema| format!("{db}.{}", quote_ident(schema)))
+        .collect()
+}
+
+/// A query that succeeds when `metadata` holds DuckLake's snapshot table.
+pub fn probe_metadata(metadata: &str) -> String {
+    format!("SELECT 1 FROM {metadata}.ducklake_snapshot_changes LIMIT 0")
+}
+
+/// The top-level columns (name, DuckLake type name) and the row count of the current version of
+/// a table, in column order, read from DuckLake's metadata tables in `metadata`; no rows when the
+/// table does not exist. (DuckDB's `duckdb_columns()` answers the same but costs ~36 ms with 50
+/// DuckLake tables, this ~0.3 ms.)
+pub fn table_shape(metadata: &str, table: &TableRef) -> String {
+    format!(
+        "SELECT c.column_name, c.column_type, st.record_count \
+         FROM {metadata}.ducklake_schema s \
+         JOIN {metadata}.ducklake_table t ON t.schema_id = s.schema_id \
+         JOIN {metadata}.ducklake_column c ON c.table_id = t.table_id \
+         LEFT JOIN {metadata}.ducklake_table_stats st ON st.table_id = t.table_id \
+         WHERE s.schema_name = {} AND t.table_name = {} AND s.end_snapshot IS NULL \
+         AND t.end_snapshot IS NULL AND c.end_snapshot IS NULL AND c.parent_column IS NULL \
+         ORDER BY c.column_order",
+        quote_literal(table.schema().as_str()),
+        quote_literal(table.table().as_str())
+    )
+}
+
+/// DuckLake's name (in its metadata) of a scalar type pluginlake creates columns with, as the
+/// DuckLake specification lists them; `None` for nested types.
+pub fn ducklake_type_name(sql_type: &str) -> Option<String> {
+    let name = match sql_type {
+        "BOOLEAN" => "boolean",
+        "TINYINT" => "int8",
+        "SMALLINT" => "int16",
+        "INTEGER" => "int32",
+        "BIGINT" => "int64",
+        "UTINYINT" => "uint8",
+        "USMALLINT" => "uint16",
+        "UINTEGER" => "uint32",
+        "UBIGINT" => "uint64",
+        "FLOAT" => "float32",
+        "DOUBLE" => "float64",
+        "VARCHAR" => "varchar",
+        "BLOB" => "blob",
+        "DATE" => "date",
+        "TIME" => "time",
+        "TIME_NS" => "time_ns",
+        "TIMESTAMPTZ" => "timestamptz",
+        "TIMESTAMP" => "timestamp",
+        "TIMESTAMP_S" => "timestamp_s",
+        "TIMESTAMP_MS" => "timestamp_ms",
+        "TIMESTAMP_NS" => "timestamp_ns",
+        "INTERVAL" => "interval",
+        other => {
+            let args = other.strip_prefix("DECIMAL(")?.strip_suffix(')')?;
+            return Some(format!("decimal({})", args.replace(' ', "")));
+        }
+    };
+    Some(name.to_owned())
+}
+
+/// `DELETE FROM catalog.schema.table` (every row).
+pub fn delete_all(catalog: &Ident, table: &TableRef) -> String {
+    format!("DELETE FROM {}", table.qualified(catalog))
 }
 
 /// All snapshots of the catalog, oldest first.
@@ -316,13 +393,12 @@ pub fn list_snapshots(catalog: &Ident) -> String {
     )
 }
 
-/// Total bytes of a table's data files as of a snapshot (parameter: the snapshot id).
-pub fn table_file_bytes(catalog: &Ident, table: &TableRef) -> String {
+/// Bytes of the data files that `snapshot` added (a write's Parquet output), from DuckLake's
+/// `ducklake_data_file` table in `metadata`.
+pub fn snapshot_file_bytes(metadata: &str, snapshot: i64) -> String {
     format!(
-        "SELECT CAST(coalesce(sum(data_file_size_bytes), 0) AS BIGINT) FROM ducklake_list_files({}, {}, schema => {}, snapshot_version => ?)",
-        quote_literal(catalog.as_str()),
-        quote_literal(table.table().as_str()),
-        quote_literal(table.schema().as_str())
+        "SELECT CAST(coalesce(sum(file_size_bytes), 0) AS BIGINT) FROM {metadata}.ducklake_data_file \
+         WHERE begin_snapshot = {snapshot}"
     )
 }
 

@@ -85,22 +85,18 @@ pub(super) async fn execute(
         let (p, outcome) = joined.map_err(|e| Error::Task(format!("run {run_id}: {e}")))?;
         let i = plan[p];
         let stop = match &outcome.status {
-            AssetStatus::Materialized => outcome
-                .checks
-                .iter()
-                .find(|c| c.blocks())
-                .map(|c| {
-                    format!(
-                        "blocking check {} of upstream {} failed{}",
-                        c.name,
-                        outcome.key,
-                        c.result
-                            .description
-                            .as_deref()
-                            .map(|d| format!(": {d}"))
-                            .unwrap_or_default()
-                    )
-                }),
+            AssetStatus::Materialized => outcome.checks.iter().find(|c| c.blocks()).map(|c| {
+                format!(
+                    "blocking check {} of upstream {} failed{}",
+                    c.name,
+                    outcome.key,
+                    c.result
+                        .description
+                        .as_deref()
+                        .map(|d| format!(": {d}"))
+                        .unwrap_or_default()
+                )
+            }),
             AssetStatus::Failed { error } => {
                 Some(format!("upstream {} failed: {error}", outcome.key))
             }
