@@ -3,9 +3,9 @@
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
-use syn::{Item, ItemFn, ReturnType};
+use syn::{Item, ItemFn};
 
-use crate::options::{key_part, AssetOptions};
+use crate::options::AssetOptions;
 use crate::params::{self, as_asset};
 
 pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
@@ -24,27 +24,14 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     }
 
     let fn_ident = &func.sig.ident;
-    let name = match &options.name {
-        Some(lit) => lit.value(),
-        None => {
-            let name = fn_ident.to_string();
-            let name = name.strip_prefix("r#").unwrap_or(&name).to_owned();
-            key_part(
-                &name,
-                fn_ident.span(),
-                "asset name (the function's name; override it with `name = \"...\"`)",
-            )?;
-            name
-        }
-    };
-    let parts = options.key_prefix.iter().chain(std::iter::once(&name));
-    let key_text = options
-        .key_prefix
-        .iter()
-        .chain(std::iter::once(&name))
-        .cloned()
-        .collect::<Vec<_>>()
-        .join("/");
+    let name = params::item_name(
+        &func.sig,
+        options.name.as_ref(),
+        "asset name (the function's name; override it with `name = \"...\"`)",
+    )?;
+    let mut parts = options.key_prefix.clone();
+    parts.push(name);
+    let key_text = parts.join("/");
 
     let mut deps: Vec<TokenStream> = params::upstreams(&params)
         .map(|p| {
@@ -82,12 +69,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     }
 
     let (loads, args) = params::load_inputs(&params);
-    let call = if func.sig.asyncness.is_some() {
-        quote!(#fn_ident(#(#args),*).await)
-    } else {
-        // Synchronous asset code runs on tokio's blocking pool: it never stalls the runtime.
-        quote!(__ctx.blocking(move |__ctx| #fn_ident(#(#args),*)).await?)
-    };
+    let call = params::call(&func.sig, &args);
     let retry = options.retry.as_ref().map(|r| {
         let attempts = &r.max_attempts;
         let backoff = r
@@ -102,9 +84,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             ))
         }
     });
-    let ReturnType::Type(_, ret) = &func.sig.output else {
-        unreachable!("check_signature requires a return type")
-    };
+    let ret = params::return_type(&func.sig);
     let output = quote_spanned!(ret.span()=> <#ret as ::pluginlake::graph::AssetOutput>::Value);
     let vis = &func.vis;
     let struct_doc = format!(

@@ -5,7 +5,7 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use crate::asset::function;
-use crate::options::{key_part, CheckOptions};
+use crate::options::CheckOptions;
 use crate::params::{self, as_asset, Param};
 
 pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
@@ -29,15 +29,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     }
 
     let fn_ident = &func.sig.ident;
-    let name = match &options.name {
-        Some(lit) => lit.value(),
-        None => {
-            let name = fn_ident.to_string();
-            let name = name.strip_prefix("r#").unwrap_or(&name).to_owned();
-            key_part(&name, fn_ident.span(), "check name")?;
-            name
-        }
-    };
+    let name = params::item_name(&func.sig, options.name.as_ref(), "check name")?;
     let asset = as_asset(&options.asset);
     let blocking = options.blocking;
     let description = match options
@@ -50,14 +42,8 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
         None => quote!(::std::option::Option::None),
     };
     let (loads, args) = params::load_inputs(&params);
-    let call = if func.sig.asyncness.is_some() {
-        quote!(#fn_ident(#(#args),*).await)
-    } else {
-        quote!(__ctx.blocking(move |__ctx| #fn_ident(#(#args),*)).await?)
-    };
-    let syn::ReturnType::Type(_, ret) = &func.sig.output else {
-        unreachable!("check_signature requires a return type")
-    };
+    let call = params::call(&func.sig, &args);
+    let ret = params::return_type(&func.sig);
     let result = quote_spanned!(ret.span()=> __ctx.check_result(__out));
     let vis = &func.vis;
     let struct_doc = format!(

@@ -166,6 +166,36 @@ pub fn load_inputs(params: &[Param]) -> (Vec<TokenStream>, Vec<TokenStream>) {
     (loads, args)
 }
 
+/// The item's name: `name` if given, else the function's (without `r#`), checked as a key part.
+pub fn item_name(sig: &Signature, name: Option<&syn::LitStr>, what: &str) -> syn::Result<String> {
+    if let Some(lit) = name {
+        return Ok(lit.value());
+    }
+    let ident = sig.ident.to_string();
+    let ident = ident.strip_prefix("r#").unwrap_or(&ident).to_owned();
+    crate::options::key_part(&ident, sig.ident.span(), what)?;
+    Ok(ident)
+}
+
+/// The call of the user's function: awaited for an `async fn`; otherwise on tokio's blocking
+/// pool, so that synchronous code never stalls the runtime.
+pub fn call(sig: &Signature, args: &[TokenStream]) -> TokenStream {
+    let f = &sig.ident;
+    if sig.asyncness.is_some() {
+        quote!(#f(#(#args),*).await)
+    } else {
+        quote!(__ctx.blocking(move |__ctx| #f(#(#args),*)).await?)
+    }
+}
+
+/// The declared return type (`check_signature` requires one).
+pub fn return_type(sig: &Signature) -> &Type {
+    match &sig.output {
+        ReturnType::Type(_, ty) => ty,
+        ReturnType::Default => unreachable!("check_signature requires a return type"),
+    }
+}
+
 /// The upstream paths of the input parameters.
 pub fn upstreams(params: &[Param]) -> impl Iterator<Item = &Path> {
     params.iter().filter_map(|p| match p {
