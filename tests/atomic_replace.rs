@@ -200,3 +200,27 @@ fn replacing_with_the_same_or_new_columns_keeps_every_snapshot_readable() {
     assert_eq!(latest.get_column_names(), ["id", "extra"]);
     assert_eq!(at(&third), latest);
 }
+
+#[test]
+fn concurrent_replaces_of_one_table_in_one_process_all_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = common::lake_in(dir.path());
+    lake.store("shared", frame(10, 0)).unwrap();
+    let before = common::snapshot_count(&lake);
+    let barrier = Arc::new(std::sync::Barrier::new(6));
+    let writers: Vec<_> = (1..=6)
+        .map(|i| {
+            let (lake, barrier) = (lake.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                lake.store("shared", frame(10, i)).map(|m| m.snapshot_id)
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap().unwrap();
+    }
+    assert_eq!(common::snapshot_count(&lake) - before, 6);
+    let last: DataFrame = lake.load("shared").unwrap();
+    assert_eq!(last.height(), 10);
+}

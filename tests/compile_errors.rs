@@ -18,10 +18,10 @@ fn deps_dir() -> PathBuf {
         .to_owned()
 }
 
-/// The newest `lib<name>-*.rlib` in `dir` (the one this test binary was linked with).
-fn rlib(dir: &Path, name: &str) -> PathBuf {
+/// Every `lib<name>-*.rlib` in `dir`, newest first.
+fn rlibs(dir: &Path, name: &str) -> Vec<PathBuf> {
     let prefix = format!("lib{name}-");
-    std::fs::read_dir(dir)
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .filter_map(Result::ok)
         .map(|e| e.path())
@@ -29,13 +29,54 @@ fn rlib(dir: &Path, name: &str) -> PathBuf {
             let f = p.file_name().unwrap().to_string_lossy();
             f.starts_with(&prefix) && f.ends_with(".rlib")
         })
-        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
-        .unwrap_or_else(|| panic!("no {prefix}*.rlib in {}", dir.display()))
+        .collect();
+    found.sort_by_key(|p| std::cmp::Reverse(p.metadata().and_then(|m| m.modified()).ok()));
+    assert!(!found.is_empty(), "no {prefix}*.rlib in {}", dir.display());
+    found
+}
+
+const WELL_FORMED: &str = "use pluginlake::prelude::*;
+use polars::prelude::*;
+
+#[asset]
+pub fn conditions() -> DataFrame { DataFrame::empty() }
+
+#[asset]
+pub fn eras(conditions: LazyFrame) -> Result<DataFrame> { Ok(conditions.collect()?) }
+";
+
+/// The `pluginlake` and `polars` rlibs to compile against: a target directory that also served
+/// other builds (e.g. `cargo build -p pluginlake`, with other features) holds several of each, so
+/// take the newest pair that compiles a well-formed graph.
+fn externs() -> &'static [PathBuf; 2] {
+    static EXTERNS: std::sync::OnceLock<[PathBuf; 2]> = std::sync::OnceLock::new();
+    EXTERNS.get_or_init(|| {
+        let deps = deps_dir();
+        let mut errors = String::new();
+        for pluginlake in rlibs(&deps, "pluginlake") {
+            for polars in rlibs(&deps, "polars") {
+                let pair = [pluginlake.clone(), polars];
+                let (ok, e) = rustc_with(&pair, WELL_FORMED);
+                if ok {
+                    return pair;
+                }
+                errors.push_str(&e);
+            }
+        }
+        panic!(
+            "no pluginlake/polars pair in {} compiles a well-formed graph:\n{errors}",
+            deps.display()
+        )
+    })
 }
 
 /// Compile `source` as a library crate: whether it compiled, and rustc's diagnostics
 /// (`case.rs:line:col: ...`).
 fn rustc(source: &str) -> (bool, String) {
+    rustc_with(externs(), source)
+}
+
+fn rustc_with([pluginlake, polars]: &[PathBuf; 2], source: &str) -> (bool, String) {
     let deps = deps_dir();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("case.rs");
@@ -52,12 +93,9 @@ fn rustc(source: &str) -> (bool, String) {
         .args(["--emit=metadata", "--error-format=short", "--out-dir"])
         .arg(dir.path())
         .arg("--extern")
-        .arg(format!(
-            "pluginlake={}",
-            rlib(&deps, "pluginlake").display()
-        ))
+        .arg(format!("pluginlake={}", pluginlake.display()))
         .arg("--extern")
-        .arg(format!("polars={}", rlib(&deps, "polars").display()))
+        .arg(format!("polars={}", polars.display()))
         .arg("-L")
         .arg(format!("dependency={}", deps.display()))
         .arg(&file)
@@ -203,14 +241,6 @@ fn eras_are_valid(eras: DataFrame) -> bool {{ eras.height() > 0 }}
 fn a_well_formed_graph_compiles() {
     // The harness itself: the same setup compiles a correct graph, so the failures above are the
     // cases' own errors, not the harness's.
-    let (ok, errors) = rustc(&format!(
-        "{HEADER}
-#[asset]
-pub fn conditions() -> DataFrame {{ DataFrame::empty() }}
-
-#[asset]
-pub fn eras(conditions: LazyFrame) -> Result<DataFrame> {{ Ok(conditions.collect()?) }}
-"
-    ));
+    let (ok, errors) = rustc(WELL_FORMED);
     assert!(ok, "{errors}");
 }

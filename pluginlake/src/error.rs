@@ -141,6 +141,34 @@ pub enum Error {
         message: String,
     },
 
+    /// The run store failed (database unreachable, migration, query).
+    #[error("run store failed while {context}{}", .source.as_ref().map(|e| format!(": {e}")).unwrap_or_default())]
+    RunStore {
+        /// What pluginlake was doing.
+        context: String,
+        /// The database's error.
+        #[source]
+        source: Option<BoxError>,
+    },
+
+    /// No run has this id.
+    #[error("no run has id {0}")]
+    RunNotFound(String),
+
+    /// A run state change the state machine does not allow (queued -> started ->
+    /// success | failure | canceled; queued -> canceled).
+    #[error("run {run} cannot move from {from} to {to} (only from {allowed_from})")]
+    IllegalTransition {
+        /// The run.
+        run: String,
+        /// Its actual state.
+        from: String,
+        /// The state asked for.
+        to: String,
+        /// The states it may come from.
+        allowed_from: String,
+    },
+
     /// An input of an asset could not be loaded from DuckLake.
     #[error("asset {asset} could not load its input {input}: {source}")]
     Input {
@@ -167,6 +195,8 @@ impl Error {
                 | Error::Config(_)
                 | Error::Graph(_)
                 | Error::Selection(_)
+                | Error::RunNotFound(_)
+                | Error::IllegalTransition { .. }
         )
     }
 

@@ -77,6 +77,8 @@ pub(crate) fn write_table(
     .to_string();
     let message = format!("materialize {key}");
 
+    let lock = lake.table_lock(table);
+    let _turn = lock.lock().unwrap_or_else(|e| e.into_inner());
     let conn = lake.raw_connection()?;
     let commit = Commit {
         conn: &conn,
@@ -214,8 +216,8 @@ impl Commit<'_> {
         // Read outside the transaction: a read of the metadata database inside it holds a SQLite
         // catalog's lock and makes DuckLake's own commit fail with "database is locked". A table
         // changed by another writer in between makes the commit conflict or the fill fail on the
-        // column count; two writers re-creating one table with equal column counts at the same
-        // instant are not detected (keep one writer per table).
+        // column count. Writers of one table in this process take turns (`Lake::table_lock`);
+        // writers in other processes must not replace the same table at the same instant.
         let shape = conn
             .query_text(&sql::table_shape(self.metadata, table))
             .context(|| format!("reading the columns of {table}"))?;

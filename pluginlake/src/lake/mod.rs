@@ -6,6 +6,7 @@ pub mod extensions;
 pub mod key;
 pub mod sql;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -48,6 +49,9 @@ struct Inner {
     data_path: PathBuf,
     duckdb_version: String,
     extensions: Vec<Provisioned>,
+    /// One lock per table written by this process: writers of one table take turns (DuckLake
+    /// fails the second of two concurrent replaces of a table with a transaction conflict).
+    table_locks: Mutex<HashMap<TableRef, Arc<Mutex<()>>>>,
 }
 
 /// One row of `ducklake_snapshots()`.
@@ -176,6 +180,7 @@ impl Lake {
                 data_path,
                 duckdb_version,
                 extensions: provisioned,
+                table_locks: Mutex::default(),
             }),
         })
     }
@@ -201,6 +206,16 @@ impl Lake {
     /// The name the lake is attached as (`lake`).
     pub fn name(&self) -> &Ident {
         &self.inner.name
+    }
+
+    /// The lock writers of `table` in this process take turns with.
+    pub(crate) fn table_lock(&self, table: &TableRef) -> Arc<Mutex<()>> {
+        let mut locks = self
+            .inner
+            .table_locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        locks.entry(table.clone()).or_default().clone()
     }
 
     /// The quoted `database.schema` of DuckLake's metadata tables.

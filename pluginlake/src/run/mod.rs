@@ -8,6 +8,8 @@
 //! downstream assets are skipped with its error, unrelated branches finish.
 
 mod executor;
+pub mod store;
+pub mod worker;
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
@@ -20,6 +22,11 @@ use crate::graph::{CheckResult, Definitions, GraphError, Selection, Severity};
 use crate::io::Materialization;
 use crate::lake::key::AssetKey;
 use crate::lake::Lake;
+
+pub use store::{
+    EventRecord, LastMaterialization, NewRun, RunFilter, RunRecord, RunState, RunStore,
+};
+pub use worker::{run_worker, work_one, WorkerOptions};
 
 /// Something that happened in a run, in the order it happened (per asset).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

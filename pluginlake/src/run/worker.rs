@@ -1,0 +1,153 @@
+//! Workers: claim queued runs from the [`RunStore`], materialize them, record every event, send
+//! heartbeats, and recover the runs of workers that stopped.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::{AssetStatus, MaterializeOptions, RunResult, RunStore};
+use crate::error::Result;
+use crate::graph::{Definitions, Selection};
+use crate::lake::Lake;
+use crate::run::store::RunRecord;
+
+/// How a worker behaves.
+#[derive(Clone, Debug)]
+pub struct WorkerOptions {
+    /// The worker's name in the store (default: `<host>-<pid>-<random>`).
+    pub id: String,
+    /// How long to wait when the queue is empty.
+    pub poll_interval: Duration,
+    /// How often a running run's heartbeat is recorded.
+    pub heartbeat_interval: Duration,
+    /// A run without a heartbeat for this long belongs to a dead worker and is recovered.
+    pub stale_after: Duration,
+    /// Options of each materialization (concurrency); the run id is the store's.
+    pub materialize: MaterializeOptions,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".into());
+        WorkerOptions {
+            id: format!(
+                "{host}-{}-{}",
+                std::process::id(),
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ),
+            poll_interval: Duration::from_millis(500),
+            heartbeat_interval: Duration::from_secs(5),
+            stale_after: Duration::from_secs(30),
+            materialize: MaterializeOptions::default(),
+        }
+    }
+}
+
+/// Recover stale runs, then claim and execute one queued run. `None` when the queue was empty.
+pub async fn work_one(
+    store: &RunStore,
+    lake: &Lake,
+    defs: &Definitions,
+    options: &WorkerOptions,
+) -> Result<Option<RunRecord>> {
+    store.recover_stale(options.stale_after).await?;
+    let Some(run) = store.claim(&options.id).await? else {
+        return Ok(None);
+    };
+    let selection: Selection = match run.selection.parse() {
+        Ok(s) => s,
+        Err(e) => {
+            store.finish(&run.id, Some(&e.to_string())).await?;
+            return store.get(&run.id).await;
+        }
+    };
+
+    // Events go to the store in order, through one recorder task.
+    let (events, mut received) = mpsc::unbounded_channel();
+    let recorder = {
+        let (store, id) = (store.clone(), run.id.clone());
+        tokio::spawn(async move {
+            while let Some(event) = received.recv().await {
+                if let Err(e) = store.record(&id, &event).await {
+                    tracing::warn!(run = %id, error = %e, "could not record a run event");
+                }
+            }
+        })
+    };
+    let materialize = options
+        .materialize
+        .clone()
+        .with_run_id(run.id.clone())
+        .on_event(move |e| {
+            let _ = events.send(e.clone());
+        });
+
+    let still_ours = async {
+        let mut tick = tokio::time::interval(options.heartbeat_interval);
+        loop {
+            tick.tick().await;
+            match store.heartbeat(&run.id, &options.id).await {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => tracing::warn!(run = %run.id, error = %e, "heartbeat failed"),
+            }
+        }
+    };
+    let outcome = tokio::select! {
+        result = defs.materialize(lake, &selection, &materialize) => Some(result),
+        () = still_ours => None,
+    };
+    drop(materialize);
+    let _ = recorder.await;
+    match outcome {
+        // Canceled, or taken away after a missed heartbeat: the store already says so.
+        None => tracing::warn!(run = %run.id, "run no longer ours; stopped it"),
+        Some(Ok(result)) => store.finish(&run.id, failure(&result).as_deref()).await?,
+        Some(Err(e)) => store.finish(&run.id, Some(&e.to_string())).await?,
+    }
+    store.get(&run.id).await
+}
+
+/// Work the queue until `shutdown` completes.
+pub async fn run_worker(
+    store: &RunStore,
+    lake: &Lake,
+    defs: &Definitions,
+    options: &WorkerOptions,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<()> {
+    tokio::pin!(shutdown);
+    loop {
+        let worked = tokio::select! {
+            worked = work_one(store, lake, defs, options) => worked?,
+            () = &mut shutdown => return Ok(()),
+        };
+        if worked.is_none() {
+            tokio::select! {
+                () = tokio::time::sleep(options.poll_interval) => {}
+                () = &mut shutdown => return Ok(()),
+            }
+        }
+    }
+}
+
+/// Why a finished run failed, naming the assets, or `None` when it succeeded.
+fn failure(result: &RunResult) -> Option<String> {
+    if result.success() {
+        return None;
+    }
+    let problems: Vec<String> = result
+        .assets
+        .iter()
+        .filter_map(|a| match &a.status {
+            AssetStatus::Failed { error } => Some(format!("{} failed: {error}", a.key)),
+            AssetStatus::Skipped { .. } => Some(format!("{} skipped", a.key)),
+            AssetStatus::Materialized => a
+                .checks
+                .iter()
+                .find(|c| c.blocks())
+                .map(|c| format!("blocking check {} of {} failed", c.name, a.key)),
+        })
+        .collect();
+    Some(problems.join("; "))
+}

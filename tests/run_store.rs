@@ -1,0 +1,409 @@
+//! The run store: the same behaviour on SQLite (the embedded default) and PostgreSQL.
+
+mod common;
+
+use std::time::Duration;
+
+use pluginlake::graph::Asset;
+use pluginlake::prelude::*;
+use pluginlake::run::{work_one, NewRun, RunEvent, RunFilter, RunState, RunStore, WorkerOptions};
+use pluginlake::{AssetKey, Error};
+use polars::prelude::*;
+
+/// A store on a fresh SQLite file.
+async fn sqlite(dir: &std::path::Path) -> RunStore {
+    RunStore::open(&format!("sqlite://{}", dir.join("runs.sqlite").display()))
+        .await
+        .unwrap()
+}
+
+/// A store in a fresh schema of the local PostgreSQL (dropped by the guard), or `None` where no
+/// server answers outside CI.
+async fn postgres(test: &str) -> Option<(RunStore, PgSchema)> {
+    common::postgres_catalog(test)?;
+    let base = std::env::var("PLUGINLAKE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let schema = format!("pl_runs_{}", uuid::Uuid::new_v4().simple());
+    let admin = sqlx::PgPool::connect(&base).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let store = RunStore::open(&format!("{base}?options[search_path]={schema}"))
+        .await
+        .unwrap();
+    Some((store, PgSchema { admin, schema }))
+}
+
+struct PgSchema {
+    admin: sqlx::PgPool,
+    schema: String,
+}
+
+impl PgSchema {
+    async fn drop(self) {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP SCHEMA {} CASCADE",
+            self.schema
+        )))
+        .execute(&self.admin)
+        .await
+        .unwrap();
+    }
+}
+
+/// Each behaviour, run once per backend.
+macro_rules! on_both_backends {
+    ($($name:ident => $body:path;)*) => {
+        mod sqlite_backend {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    $body(sqlite(dir.path()).await).await;
+                }
+            )*
+        }
+        mod postgres_backend {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $name() {
+                    let Some((store, schema)) = postgres(stringify!($name)).await else { return };
+                    $body(store).await;
+                    schema.drop().await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends! {
+    a_run_goes_from_queued_to_started_to_success => lifecycle;
+    illegal_transitions_are_rejected_by_the_store => illegal_transitions;
+    events_come_back_in_the_order_they_were_recorded => event_order;
+    runs_are_found_by_state_asset_and_time => queries;
+    the_last_materialization_of_each_asset_links_run_and_snapshot => lineage;
+    a_queued_or_running_run_can_be_canceled => cancel;
+    concurrent_workers_execute_every_run_exactly_once => exactly_once;
+    a_run_of_a_dead_worker_is_requeued_then_failed => recovery;
+}
+
+async fn lifecycle(store: RunStore) {
+    let mut new = NewRun::new("+omop/condition_era");
+    new.payload = Some("staging/upload-1.csv".into());
+    new.tags.insert("source".into(), "upload".into());
+    let run = store.submit(&new).await.unwrap();
+    assert_eq!((run.state, run.attempt), (RunState::Queued, 0));
+    assert_eq!(run.payload.as_deref(), Some("staging/upload-1.csv"));
+    assert_eq!(run.tags["source"], "upload");
+    assert_eq!(uuid::Uuid::parse_str(&run.id).unwrap().get_version_num(), 7);
+
+    store.start(&run.id, "worker-a").await.unwrap();
+    let started = store.get(&run.id).await.unwrap().unwrap();
+    assert_eq!((started.state, started.attempt), (RunState::Started, 1));
+    assert_eq!(started.worker.as_deref(), Some("worker-a"));
+    assert!(started.started_at.unwrap() >= run.created_at);
+
+    store.finish(&run.id, None).await.unwrap();
+    let done = store.get(&run.id).await.unwrap().unwrap();
+    assert_eq!(done.state, RunState::Success);
+    assert!(done.finished_at.is_some() && done.error.is_none());
+    let kinds: Vec<String> = store
+        .events(&run.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, ["queued", "started", "succeeded"]);
+}
+
+async fn illegal_transitions(store: RunStore) {
+    let run = store.submit(&NewRun::new("*")).await.unwrap();
+    let err = store.finish(&run.id, None).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::IllegalTransition { from, to, .. } if from == "queued" && to == "success"),
+        "{err}"
+    );
+    store.start(&run.id, "w").await.unwrap();
+    let err = store.start(&run.id, "w2").await.unwrap_err().to_string();
+    assert!(err.contains("from started to started"), "{err}");
+    store.finish(&run.id, Some("boom")).await.unwrap();
+    for err in [
+        store.cancel(&run.id, "late").await.unwrap_err(),
+        store.finish(&run.id, None).await.unwrap_err(),
+    ] {
+        assert!(err.to_string().contains("from failure"), "{err}");
+    }
+    let failed = store.get(&run.id).await.unwrap().unwrap();
+    assert_eq!(
+        (failed.state, failed.error.as_deref()),
+        (RunState::Failure, Some("boom"))
+    );
+    assert!(matches!(
+        store.start("no-such-run", "w").await.unwrap_err(),
+        Error::RunNotFound(_)
+    ));
+}
+
+async fn event_order(store: RunStore) {
+    let run = store.submit(&NewRun::new("*")).await.unwrap();
+    store.start(&run.id, "w").await.unwrap();
+    let keys: Vec<AssetKey> = (0..20)
+        .map(|i| AssetKey::new(["s".to_string(), format!("a{i}")]))
+        .collect();
+    for key in &keys {
+        store
+            .record(
+                &run.id,
+                &RunEvent::AssetStarted {
+                    key: key.clone(),
+                    attempt: 1,
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let events = store.events(&run.id).await.unwrap();
+    let assets: Vec<AssetKey> = events.iter().filter_map(|e| e.asset.clone()).collect();
+    assert_eq!(assets, keys);
+    assert!(events
+        .windows(2)
+        .all(|w| w[0].seq < w[1].seq && w[0].at <= w[1].at));
+    assert_eq!(events[2].kind, "asset_started");
+    assert_eq!(events[2].detail["attempt"], 1);
+}
+
+fn materialized(key: &str, snapshot: i64, rows: u64) -> RunEvent {
+    RunEvent::AssetMaterialized {
+        materialization: pluginlake::Materialization {
+            key: AssetKey::parse(key),
+            table: AssetKey::parse(key).table().unwrap().to_string(),
+            snapshot_id: snapshot,
+            rows,
+            columns: Vec::new(),
+            parquet_bytes: 0,
+            path: pluginlake::io::WritePath::DuckDb,
+            duration: std::time::Duration::from_millis(3),
+            run_id: None,
+        },
+    }
+}
+
+async fn queries(store: RunStore) {
+    let first = store.submit(&NewRun::new("omop/person")).await.unwrap();
+    store.start(&first.id, "w").await.unwrap();
+    store
+        .record(&first.id, &materialized("omop/person", 4, 10))
+        .await
+        .unwrap();
+    store.finish(&first.id, None).await.unwrap();
+    let second = store.submit(&NewRun::new("omop/visit")).await.unwrap();
+
+    let all = store.runs(&RunFilter::default()).await.unwrap();
+    assert_eq!(
+        all.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        [second.id.as_str(), first.id.as_str()]
+    );
+    let queued = store
+        .runs(&RunFilter {
+            state: Some(RunState::Queued),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].id, second.id);
+    let person = store
+        .runs(&RunFilter {
+            asset: Some(AssetKey::parse("omop/person")),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        person.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        [first.id.as_str()]
+    );
+    let later = store
+        .runs(&RunFilter {
+            since: Some(second.created_at),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        later.iter().all(|r| r.created_at >= second.created_at)
+            && later.iter().any(|r| r.id == second.id)
+    );
+    let earlier = store
+        .runs(&RunFilter {
+            until: Some(first.created_at),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(earlier.is_empty());
+    let limited = store
+        .runs(&RunFilter {
+            limit: Some(1),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(limited.len(), 1);
+}
+
+async fn lineage(store: RunStore) {
+    let a = store.submit(&NewRun::new("*")).await.unwrap();
+    store.start(&a.id, "w").await.unwrap();
+    store
+        .record(&a.id, &materialized("omop/person", 4, 10))
+        .await
+        .unwrap();
+    store
+        .record(&a.id, &materialized("omop/visit", 5, 7))
+        .await
+        .unwrap();
+    store.finish(&a.id, None).await.unwrap();
+    let b = store.submit(&NewRun::new("omop/person")).await.unwrap();
+    store.start(&b.id, "w").await.unwrap();
+    store
+        .record(&b.id, &materialized("omop/person", 9, 12))
+        .await
+        .unwrap();
+
+    let last = store.last_materializations().await.unwrap();
+    let got: Vec<(String, String, i64, i64)> = last
+        .iter()
+        .map(|m| (m.asset.to_string(), m.run_id.clone(), m.snapshot_id, m.rows))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("omop/person".to_string(), b.id.clone(), 9, 12),
+            ("omop/visit".to_string(), a.id.clone(), 5, 7)
+        ]
+    );
+}
+
+async fn cancel(store: RunStore) {
+    let queued = store.submit(&NewRun::new("*")).await.unwrap();
+    store.cancel(&queued.id, "not needed").await.unwrap();
+    let running = store.submit(&NewRun::new("*")).await.unwrap();
+    store.start(&running.id, "w").await.unwrap();
+    store.cancel(&running.id, "operator").await.unwrap();
+    for id in [&queued.id, &running.id] {
+        let run = store.get(id).await.unwrap().unwrap();
+        assert_eq!(run.state, RunState::Canceled);
+        assert_eq!(
+            store.events(id).await.unwrap().last().unwrap().kind,
+            "canceled"
+        );
+    }
+    assert!(store.start(&queued.id, "w").await.is_err());
+}
+
+#[asset(key_prefix = "queue")]
+fn tick() -> DataFrame {
+    df!["v" => [1i64]].unwrap()
+}
+
+async fn exactly_once(store: RunStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = common::lake_in(dir.path());
+    let defs = Definitions::new([tick::definition()]).unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..12 {
+        ids.push(store.submit(&NewRun::new("queue/tick")).await.unwrap().id);
+    }
+    let workers: Vec<_> = (0..3)
+        .map(|w| {
+            let (store, lake, defs) = (store.clone(), lake.clone(), defs.clone());
+            tokio::spawn(async move {
+                let options = WorkerOptions {
+                    id: format!("w{w}"),
+                    ..WorkerOptions::default()
+                };
+                let mut done = 0;
+                while work_one(&store, &lake, &defs, &options)
+                    .await
+                    .unwrap()
+                    .is_some()
+                {
+                    done += 1;
+                }
+                done
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for w in workers {
+        total += w.await.unwrap();
+    }
+    assert_eq!(total, ids.len());
+    for id in &ids {
+        let run = store.get(id).await.unwrap().unwrap();
+        assert_eq!((run.state, run.attempt), (RunState::Success, 1), "{run:?}");
+        let events = store.events(id).await.unwrap();
+        let started = events.iter().filter(|e| e.kind == "started").count();
+        assert_eq!(started, 1, "run {id} was taken {started} times");
+        let m = events
+            .iter()
+            .find(|e| e.kind == "asset_materialized")
+            .unwrap();
+        assert_eq!((m.asset.clone(), m.rows), (Some(tick::key()), Some(1)));
+        assert!(m.snapshot_id.is_some());
+    }
+}
+
+async fn recovery(store: RunStore) {
+    let stale = Duration::from_millis(150);
+    let mut new = NewRun::new("*");
+    new.max_attempts = 2;
+    let run = store.submit(&new).await.unwrap();
+    store.claim("doomed-1").await.unwrap().unwrap();
+    assert!(
+        store.recover_stale(stale).await.unwrap().is_empty(),
+        "not stale yet"
+    );
+    tokio::time::sleep(stale * 2).await;
+    assert_eq!(
+        store.recover_stale(stale).await.unwrap(),
+        std::slice::from_ref(&run.id)
+    );
+    let requeued = store.get(&run.id).await.unwrap().unwrap();
+    assert_eq!((requeued.state, requeued.attempt), (RunState::Queued, 1));
+    assert!(
+        !store.heartbeat(&run.id, "doomed-1").await.unwrap(),
+        "the dead worker lost the run"
+    );
+
+    let again = store.claim("doomed-2").await.unwrap().unwrap();
+    assert_eq!((again.id.as_str(), again.attempt), (run.id.as_str(), 2));
+    tokio::time::sleep(stale * 2).await;
+    store.recover_stale(stale).await.unwrap();
+    let failed = store.get(&run.id).await.unwrap().unwrap();
+    assert_eq!(failed.state, RunState::Failure);
+    assert!(
+        failed
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("worker doomed-2 stopped sending heartbeats"),
+        "{failed:?}"
+    );
+    let kinds: Vec<String> = store
+        .events(&run.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        ["queued", "started", "recovered", "started", "failed"]
+    );
+}
