@@ -88,6 +88,8 @@ on_both_backends! {
     a_queued_or_running_run_can_be_canceled => cancel;
     concurrent_workers_execute_every_run_exactly_once => exactly_once;
     a_run_of_a_dead_worker_is_requeued_then_failed => recovery;
+    without_history_the_estimate_is_unknown => eta_unknown;
+    with_history_the_estimate_follows_the_critical_path => eta_from_history;
 }
 
 async fn lifecycle(store: RunStore) {
@@ -406,4 +408,110 @@ async fn recovery(store: RunStore) {
         kinds,
         ["queued", "started", "recovered", "started", "failed"]
     );
+}
+
+#[asset(key_prefix = "eta")]
+fn first_step() -> DataFrame {
+    df!["v" => [1i64]].unwrap()
+}
+
+#[asset(key_prefix = "eta")]
+fn second_step(first_step: DataFrame) -> DataFrame {
+    first_step
+}
+
+fn eta_defs() -> Definitions {
+    Definitions::new([first_step::definition(), second_step::definition()]).unwrap()
+}
+
+async fn eta_unknown(store: RunStore) {
+    let ahead = store.submit(&NewRun::new("*")).await.unwrap();
+    let run = store
+        .submit(&NewRun::new("+eta/second_step"))
+        .await
+        .unwrap();
+    let eta = store.estimate(&run.id, &eta_defs()).await.unwrap();
+    assert_eq!(eta.remaining_ms, None);
+    assert_eq!(eta.unknown, [first_step::key(), second_step::key()]);
+    assert_eq!(eta.queue_position, Some(1));
+    assert_eq!(
+        store
+            .estimate(&ahead.id, &eta_defs())
+            .await
+            .unwrap()
+            .queue_position,
+        Some(0)
+    );
+}
+
+/// A past run in which `first_step` took ~`a` ms and `second_step` ~`b` ms.
+async fn past_run(store: &RunStore, a: u64, b: u64) {
+    let run = store
+        .submit(&NewRun::new("+eta/second_step"))
+        .await
+        .unwrap();
+    store.start(&run.id, "w").await.unwrap();
+    for (key, ms, snapshot) in [(first_step::key(), a, 1), (second_step::key(), b, 2)] {
+        store
+            .record(
+                &run.id,
+                &RunEvent::AssetStarted {
+                    key: key.clone(),
+                    attempt: 1,
+                },
+            )
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        store
+            .record(&run.id, &materialized(&key.to_string(), snapshot, 1))
+            .await
+            .unwrap();
+    }
+    store.finish(&run.id, None).await.unwrap();
+}
+
+async fn eta_from_history(store: RunStore) {
+    for _ in 0..3 {
+        past_run(&store, 60, 120).await;
+    }
+    let defs = eta_defs();
+    let run = store
+        .submit(&NewRun::new("+eta/second_step"))
+        .await
+        .unwrap();
+    let eta = store.estimate(&run.id, &defs).await.unwrap();
+    assert!(eta.unknown.is_empty());
+    assert!(eta.basis.iter().all(|h| h.samples == 3), "{eta:?}");
+    let total = eta.remaining_ms.unwrap();
+    assert!(
+        (180.0..260.0).contains(&total),
+        "first + second = ~180 ms, got {total}"
+    );
+    assert!(eta.remaining_p90_ms.unwrap() >= total);
+
+    // Once the first step is done, only the second remains.
+    store.start(&run.id, "w").await.unwrap();
+    store
+        .record(
+            &run.id,
+            &RunEvent::AssetStarted {
+                key: first_step::key(),
+                attempt: 1,
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .record(&run.id, &materialized("eta/first_step", 3, 1))
+        .await
+        .unwrap();
+    let eta = store.estimate(&run.id, &defs).await.unwrap();
+    let left = eta.remaining_ms.unwrap();
+    assert!(
+        (120.0..180.0).contains(&left),
+        "second = ~120 ms, got {left}"
+    );
+    assert!(eta.finish_at.unwrap() >= pluginlake::run::store::now_ms());
+    assert_eq!(eta.basis.len(), 1);
 }

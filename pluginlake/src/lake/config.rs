@@ -12,6 +12,7 @@
 //! | data files | `<root>/lakehouse` | `PLUGINLAKE_DATA_PATH` | `data_path` |
 //! | staging area | `<root>/staging` | `PLUGINLAKE_STAGING_PATH` | `staging_path` |
 //! | JSONL logs | `<root>/logs` | `PLUGINLAKE_LOGS_PATH` | `logs_path` |
+//! | run store | SQLite file `<root>/runs.sqlite` | `PLUGINLAKE_RUN_STORE` (`sqlite://<path>`, `postgres://...`) | `run_store` |
 //! | attach name | `lake` | `PLUGINLAKE_NAME` | `name` |
 //! | DuckDB threads | all cores | `PLUGINLAKE_THREADS` | `threads` |
 //! | DuckDB memory limit | DuckDB's (80% of RAM) | `PLUGINLAKE_MEMORY_LIMIT` | `memory_limit` |
@@ -188,6 +189,8 @@ pub struct LakeConfig {
     pub staging_path: Option<PathBuf>,
     /// Where JSONL operational logs go (default `<root>/logs`).
     pub logs_path: Option<PathBuf>,
+    /// The run store's URL (default: the SQLite file `<root>/runs.sqlite`).
+    pub run_store: Option<String>,
     /// The name the lake is attached as in DuckDB (`lake`), so SQL reads `lake.omop.person`.
     pub name: String,
     /// DuckDB worker threads (default: all cores).
@@ -209,6 +212,7 @@ impl Default for LakeConfig {
             data_path: None,
             staging_path: None,
             logs_path: None,
+            run_store: None,
             name: "lake".into(),
             threads: None,
             memory_limit: None,
@@ -285,6 +289,9 @@ impl LakeConfig {
         }
         if let Some(p) = path("PLUGINLAKE_LOGS_PATH") {
             self.logs_path = Some(p);
+        }
+        if let Some(url) = get("PLUGINLAKE_RUN_STORE").filter(|v| !v.is_empty()) {
+            self.run_store = Some(url);
         }
         if let Some(name) = get("PLUGINLAKE_NAME").filter(|v| !v.is_empty()) {
             self.name = name;
@@ -367,6 +374,19 @@ impl LakeConfig {
         self.staging_path
             .clone()
             .unwrap_or_else(|| self.root.join("staging"))
+    }
+
+    /// The run store's URL, resolved.
+    pub fn run_store_url(&self) -> String {
+        self.run_store
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.root.join("runs.sqlite").display()))
+    }
+
+    /// Use the run store at `url` (`sqlite://<path>` or `postgres://...`).
+    pub fn with_run_store(mut self, url: impl Into<String>) -> Self {
+        self.run_store = Some(url.into());
+        self
     }
 
     /// The logs path, resolved.

@@ -7,6 +7,7 @@
 //! can also run alone against what is stored. A failing or panicking asset fails alone: its
 //! downstream assets are skipped with its error, unrelated branches finish.
 
+pub mod eta;
 mod executor;
 pub mod store;
 pub mod worker;
@@ -23,6 +24,7 @@ use crate::io::Materialization;
 use crate::lake::key::AssetKey;
 use crate::lake::Lake;
 
+pub use eta::{AssetHistory, Eta};
 pub use store::{
     EventRecord, LastMaterialization, NewRun, RunFilter, RunRecord, RunState, RunStore,
 };

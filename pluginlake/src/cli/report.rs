@@ -1,188 +1,17 @@
-//! The `pluginlake` command line, for a user's binary to call with its own definitions.
-//!
-//! ```no_run
-//! // src/main.rs of a pipeline crate: every #[asset] linked into the binary is found.
-//! fn main() -> std::process::ExitCode {
-//!     pluginlake::cli::main()
-//! }
-//! ```
-//!
-//! ```text
-//! my-pipeline assets                      # key, table, group, upstreams, checks
-//! my-pipeline graph [--dot]               # topological order, or Graphviz DOT
-//! my-pipeline materialize '+omop/condition_era' --concurrency 4
-//! my-pipeline runs --limit 10             # runs recorded in the lake's snapshots
-//! ```
-//!
-//! The lake is configured as [`LakeConfig::load`] says (defaults, `pluginlake.toml`,
-//! `PLUGINLAKE_*` environment); logs go to stderr, filtered by `RUST_LOG`.
+//! What the command line prints: asset lists, the graph, progress, run summaries, runs.
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
-
-use crate::error::{Error, Result};
-use crate::graph::{Definitions, Selection, Severity};
-use crate::lake::config::LakeConfig;
+use super::{outln, write_out};
+use crate::error::Result;
+use crate::graph::{Definitions, Severity};
 use crate::lake::Lake;
-use crate::run::{AssetStatus, CheckOutcome, MaterializeOptions, RunEvent, RunResult};
+use crate::run::{AssetStatus, CheckOutcome, RunEvent, RunResult};
 
-#[derive(Parser)]
-#[command(
-    name = "pluginlake",
-    about = "Assets materialized into DuckLake",
-    version
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// List the assets with their tables, groups, upstreams and checks.
-    Assets,
-    /// Show the graph, each asset after its upstreams.
-    Graph {
-        /// Print Graphviz DOT instead.
-        #[arg(long)]
-        dot: bool,
-    },
-    /// Materialize a selection: `*`, `omop/person`, `group:raw`, `+key` (with upstreams),
-    /// `key+` (with downstreams), comma-separated.
-    Materialize {
-        /// What to materialize.
-        #[arg(default_value = "*")]
-        selection: String,
-        /// At most this many assets at once (default: the number of CPUs).
-        #[arg(long)]
-        concurrency: Option<usize>,
-        /// The run id (default: a new UUIDv7).
-        #[arg(long)]
-        run_id: Option<String>,
-    },
-    /// List recent runs, as recorded in the lake's snapshots.
-    Runs {
-        /// How many runs to show, newest first.
-        #[arg(long, default_value_t = 20)]
-        limit: usize,
-    },
-}
-
-/// Run the command line of this process's arguments over every registered asset
-/// ([`Definitions::registered`]), on the configured lake. Prints errors and returns the exit code.
-pub fn main() -> ExitCode {
-    match Definitions::registered() {
-        Ok(defs) => main_with(defs),
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// [`main`] with the caller's definitions.
-pub fn main_with(defs: &Definitions) -> ExitCode {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = runtime.block_on(async {
-        let config = LakeConfig::load()?;
-        run(defs, config, std::env::args_os(), &mut std::io::stdout()).await
-    });
-    result.unwrap_or_else(|e| {
-        eprintln!("error: {e}");
-        ExitCode::FAILURE
-    })
-}
-
-/// Run one command (`args[0]` is the program name) and write its output to `out`; progress of a
-/// materialization goes to stderr. Returns the exit code: failure when a run did not succeed.
-pub async fn run<I, T>(
-    defs: &Definitions,
-    config: LakeConfig,
-    args: I,
-    out: &mut dyn Write,
-) -> Result<ExitCode>
-where
-    I: IntoIterator<Item = T>,
-    T: Into<std::ffi::OsString> + Clone,
-{
-    let cli = match Cli::try_parse_from(args) {
-        Ok(cli) => cli,
-        Err(e) => {
-            let code = e.exit_code();
-            write_out(out, format_args!("{}", e.render()))?;
-            return Ok(if code == 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(code.clamp(1, 255) as u8)
-            });
-        }
-    };
-    match cli.command {
-        Command::Assets => assets(defs, out)?,
-        Command::Graph { dot } => graph(defs, dot, out)?,
-        Command::Materialize {
-            selection,
-            concurrency,
-            run_id,
-        } => {
-            let selection: Selection = selection.parse()?;
-            // Fail on a bad selection before opening the lake.
-            defs.select(&selection)?;
-            let lake = Lake::open_async(config).await?;
-            let mut options = MaterializeOptions::default().on_event(progress());
-            if let Some(n) = concurrency {
-                options = options.with_concurrency(n);
-            }
-            if let Some(id) = run_id {
-                options = options.with_run_id(id);
-            }
-            let result = defs.materialize(&lake, &selection, &options).await?;
-            summary(&result, out)?;
-            if !result.success() {
-                return Ok(ExitCode::FAILURE);
-            }
-        }
-        Command::Runs { limit } => {
-            let lake = Lake::open_async(config).await?;
-            runs(&lake, limit, out)?;
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn write_out(out: &mut dyn Write, args: std::fmt::Arguments<'_>) -> Result<()> {
-    out.write_fmt(args)
-        .map_err(|e| Error::io("standard output", e))
-}
-
-macro_rules! outln {
-    ($out:expr, $($arg:tt)*) => {
-        write_out($out, format_args!("{}\n", format_args!($($arg)*)))
-    };
-}
-
-fn assets(defs: &Definitions, out: &mut dyn Write) -> Result<()> {
+pub(super) fn assets(defs: &Definitions, out: &mut dyn Write) -> Result<()> {
     outln!(
         out,
         "{:<36} {:<32} {:<12} upstreams / checks",
@@ -221,7 +50,7 @@ fn assets(defs: &Definitions, out: &mut dyn Write) -> Result<()> {
     outln!(out, "{} assets", defs.len())
 }
 
-fn graph(defs: &Definitions, dot: bool, out: &mut dyn Write) -> Result<()> {
+pub(super) fn graph(defs: &Definitions, dot: bool, out: &mut dyn Write) -> Result<()> {
     if dot {
         outln!(out, "digraph assets {{")?;
         outln!(out, "  rankdir=LR;")?;
@@ -250,7 +79,7 @@ fn graph(defs: &Definitions, dot: bool, out: &mut dyn Write) -> Result<()> {
 }
 
 /// A progress display on stderr: one line per finished asset, check and failure.
-fn progress() -> impl Fn(&RunEvent) + Send + Sync + 'static {
+pub(super) fn progress() -> impl Fn(&RunEvent) + Send + Sync + 'static {
     let total = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicUsize::new(0));
     move |event| {
@@ -307,7 +136,7 @@ fn progress() -> impl Fn(&RunEvent) + Send + Sync + 'static {
 }
 
 /// `passed`, `WARN` (failed, severity warn) or `FAILED`.
-fn verdict(check: &CheckOutcome) -> &'static str {
+pub(super) fn verdict(check: &CheckOutcome) -> &'static str {
     match (check.result.passed, check.result.severity) {
         (true, _) => "passed",
         (false, Severity::Warn) => "WARN",
@@ -315,7 +144,7 @@ fn verdict(check: &CheckOutcome) -> &'static str {
     }
 }
 
-fn summary(result: &RunResult, out: &mut dyn Write) -> Result<()> {
+pub(super) fn summary(result: &RunResult, out: &mut dyn Write) -> Result<()> {
     outln!(out, "run {}", result.run_id)?;
     outln!(
         out,
@@ -371,7 +200,7 @@ fn summary(result: &RunResult, out: &mut dyn Write) -> Result<()> {
 }
 
 /// Runs as the lake records them: pluginlake's snapshots carry the run id in their commit info.
-fn runs(lake: &Lake, limit: usize, out: &mut dyn Write) -> Result<()> {
+pub(super) fn runs(lake: &Lake, limit: usize, out: &mut dyn Write) -> Result<()> {
     #[derive(Default)]
     struct Run {
         first: i64,

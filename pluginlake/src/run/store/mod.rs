@@ -7,11 +7,12 @@
 //! store enforces this itself: a transition is an `UPDATE ... WHERE state = <expected>`, and an
 //! update that matches nothing is rejected as [`Error::IllegalTransition`] naming the actual state.
 
-use std::collections::BTreeMap;
+mod model;
+
 use std::str::FromStr;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+pub use model::{EventRecord, LastMaterialization, NewRun, RunFilter, RunRecord, RunState};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::Row;
@@ -19,172 +20,6 @@ use sqlx::Row;
 use super::RunEvent;
 use crate::error::{Error, Result};
 use crate::lake::key::AssetKey;
-
-/// A run's state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunState {
-    /// Recorded, waiting for a worker.
-    Queued,
-    /// A worker runs it.
-    Started,
-    /// Every asset materialized and no blocking check failed.
-    Success,
-    /// It ran and did not succeed.
-    Failure,
-    /// Canceled before it finished.
-    Canceled,
-}
-
-impl RunState {
-    /// The name stored and shown (`queued`, `started`, ...).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunState::Queued => "queued",
-            RunState::Started => "started",
-            RunState::Success => "success",
-            RunState::Failure => "failure",
-            RunState::Canceled => "canceled",
-        }
-    }
-
-    /// True for `success`, `failure` and `canceled`.
-    pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            RunState::Success | RunState::Failure | RunState::Canceled
-        )
-    }
-
-    fn parse(s: &str) -> Result<Self> {
-        Ok(match s {
-            "queued" => RunState::Queued,
-            "started" => RunState::Started,
-            "success" => RunState::Success,
-            "failure" => RunState::Failure,
-            "canceled" => RunState::Canceled,
-            other => {
-                return Err(Error::RunStore {
-                    context: format!("reading a run state: unknown state {other:?}"),
-                    source: None,
-                })
-            }
-        })
-    }
-}
-
-impl std::fmt::Display for RunState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What to run.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NewRun {
-    /// The selection (`*`, `+omop/condition_era`, ...).
-    pub selection: String,
-    /// A staged input (for ingestion), e.g. the path of an uploaded file.
-    pub payload: Option<String>,
-    /// Free-form tags.
-    pub tags: BTreeMap<String, String>,
-    /// Attempts allowed when a worker dies during the run (at least 1).
-    pub max_attempts: u32,
-}
-
-impl NewRun {
-    /// A run of `selection`, one attempt, no payload, no tags.
-    pub fn new(selection: impl Into<String>) -> Self {
-        NewRun {
-            selection: selection.into(),
-            max_attempts: 1,
-            ..NewRun::default()
-        }
-    }
-}
-
-/// A run as the store records it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunRecord {
-    /// The run id (the tracking id): a UUIDv7, sortable by creation time and unguessable.
-    pub id: String,
-    /// What it runs.
-    pub selection: String,
-    /// The staged input, if any.
-    pub payload: Option<String>,
-    /// Tags.
-    pub tags: BTreeMap<String, String>,
-    /// Its state.
-    pub state: RunState,
-    /// Attempts started so far.
-    pub attempt: u32,
-    /// Attempts allowed.
-    pub max_attempts: u32,
-    /// Why it failed or was canceled.
-    pub error: Option<String>,
-    /// The worker that holds (or last held) it.
-    pub worker: Option<String>,
-    /// Milliseconds since the Unix epoch.
-    pub created_at: i64,
-    /// When the current attempt started.
-    pub started_at: Option<i64>,
-    /// When it reached its final state.
-    pub finished_at: Option<i64>,
-    /// The worker's last sign of life.
-    pub heartbeat_at: Option<i64>,
-}
-
-/// One entry of a run's event log.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EventRecord {
-    /// Position in the store's log (increasing).
-    pub seq: i64,
-    /// The run.
-    pub run_id: String,
-    /// Milliseconds since the Unix epoch.
-    pub at: i64,
-    /// `queued`, `started`, `asset_started`, `asset_materialized`, `asset_failed`,
-    /// `asset_skipped`, `check_evaluated`, `succeeded`, `failed`, `canceled`, ...
-    pub kind: String,
-    /// The asset it concerns, if any.
-    pub asset: Option<AssetKey>,
-    /// The DuckLake snapshot a materialization committed.
-    pub snapshot_id: Option<i64>,
-    /// Rows a materialization wrote.
-    pub rows: Option<i64>,
-    /// The whole event, as JSON.
-    pub detail: serde_json::Value,
-}
-
-/// The last materialization of an asset: the lineage link between a run and the data.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LastMaterialization {
-    /// The asset.
-    pub asset: AssetKey,
-    /// The run that wrote it.
-    pub run_id: String,
-    /// The DuckLake snapshot it committed.
-    pub snapshot_id: i64,
-    /// Rows written.
-    pub rows: i64,
-    /// When (milliseconds since the Unix epoch).
-    pub at: i64,
-}
-
-/// Which runs to list (newest first).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RunFilter {
-    /// Only runs in this state.
-    pub state: Option<RunState>,
-    /// Only runs with an event about this asset.
-    pub asset: Option<AssetKey>,
-    /// Only runs created at or after (milliseconds since the Unix epoch).
-    pub since: Option<i64>,
-    /// Only runs created before.
-    pub until: Option<i64>,
-    /// At most this many (default 100).
-    pub limit: Option<u32>,
-}
 
 #[derive(Clone)]
 enum Backend {
@@ -655,6 +490,49 @@ impl RunStore {
             }
         }
         Ok(recovered)
+    }
+
+    /// Durations in milliseconds of the last `limit` successful materializations of `asset`
+    /// (from its last `asset_started` to `asset_materialized` in the same run), newest first.
+    pub(crate) async fn recent_durations(&self, asset: &AssetKey, limit: u32) -> Result<Vec<f64>> {
+        let asset = asset.to_string();
+        let ms: Vec<i64> = on_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT m.at - (SELECT max(s.at) FROM run_events s WHERE s.run_id = m.run_id \
+                 AND s.asset = m.asset AND s.kind = 'asset_started' AND s.seq < m.seq) \
+                 FROM run_events m WHERE m.kind = 'asset_materialized' AND m.asset = $1 \
+                 AND EXISTS (SELECT 1 FROM run_events s WHERE s.run_id = m.run_id \
+                             AND s.asset = m.asset AND s.kind = 'asset_started' AND s.seq < m.seq) \
+                 ORDER BY m.seq DESC LIMIT $2",
+            )
+            .bind(&asset)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await
+            .map_err(db(format!("reading the history of {asset}")))?
+        });
+        let max = super::eta::MAX_SAMPLE.as_millis() as i64;
+        Ok(ms
+            .into_iter()
+            .filter(|&d| (0..=max).contains(&d))
+            .map(|d| d as f64)
+            .collect())
+    }
+
+    /// How many queued runs are ahead of `run` in the queue.
+    pub(crate) async fn queued_before(&self, run: &RunRecord) -> Result<usize> {
+        let n: i64 = on_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT count(*) FROM runs WHERE state = 'queued' \
+                 AND (created_at < $1 OR (created_at = $1 AND id < $2))",
+            )
+            .bind(run.created_at)
+            .bind(&run.id)
+            .fetch_one(pool)
+            .await
+            .map_err(db(format!("finding the queue position of run {}", run.id)))?
+        });
+        Ok(n as usize)
     }
 
     /// Runs, newest first.

@@ -1,0 +1,273 @@
+//! The `pluginlake` command line, for a user's binary to call with its own definitions.
+//!
+//! ```no_run
+//! // src/main.rs of a pipeline crate: every #[asset] linked into the binary is found.
+//! fn main() -> std::process::ExitCode {
+//!     pluginlake::cli::main()
+//! }
+//! ```
+//!
+//! ```text
+//! my-pipeline assets                      # key, table, group, upstreams, checks
+//! my-pipeline graph [--dot]               # topological order, or Graphviz DOT
+//! my-pipeline materialize '+omop/condition_era' --concurrency 4
+//! my-pipeline runs --limit 10             # runs recorded in the lake's snapshots
+//! my-pipeline submit '+omop/condition_era' # queue a run in the run store; prints its id
+//! my-pipeline worker [--drain]            # claim and execute queued runs
+//! my-pipeline status <run id>             # a run's state and events
+//! ```
+//!
+//! The lake is configured as [`LakeConfig::load`] says (defaults, `pluginlake.toml`,
+//! `PLUGINLAKE_*` environment); logs go to stderr, filtered by `RUST_LOG`.
+
+mod report;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::{Error, Result};
+use crate::graph::{Definitions, Selection};
+use crate::lake::config::LakeConfig;
+use crate::lake::Lake;
+use crate::run::{run_worker, work_one, MaterializeOptions, NewRun, RunStore, WorkerOptions};
+use report::{assets, graph, progress, runs, summary};
+
+#[derive(Parser)]
+#[command(
+    name = "pluginlake",
+    about = "Assets materialized into DuckLake",
+    version
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the assets with their tables, groups, upstreams and checks.
+    Assets,
+    /// Show the graph, each asset after its upstreams.
+    Graph {
+        /// Print Graphviz DOT instead.
+        #[arg(long)]
+        dot: bool,
+    },
+    /// Materialize a selection: `*`, `omop/person`, `group:raw`, `+key` (with upstreams),
+    /// `key+` (with downstreams), comma-separated.
+    Materialize {
+        /// What to materialize.
+        #[arg(default_value = "*")]
+        selection: String,
+        /// At most this many assets at once (default: the number of CPUs).
+        #[arg(long)]
+        concurrency: Option<usize>,
+        /// The run id (default: a new UUIDv7).
+        #[arg(long)]
+        run_id: Option<String>,
+    },
+    /// List recent runs, as recorded in the lake's snapshots.
+    Runs {
+        /// How many runs to show, newest first.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Queue a run of a selection in the run store (a worker executes it); prints its id.
+    Submit {
+        /// What to materialize.
+        #[arg(default_value = "*")]
+        selection: String,
+        /// Attempts allowed when a worker dies during the run.
+        #[arg(long, default_value_t = 1)]
+        max_attempts: u32,
+    },
+    /// A run's state and event log, from the run store.
+    Status {
+        /// The run id.
+        run_id: String,
+    },
+    /// Work the run store's queue: claim queued runs and materialize them, until Ctrl-C (or,
+    /// with --drain, until the queue is empty).
+    Worker {
+        /// Stop when the queue is empty.
+        #[arg(long)]
+        drain: bool,
+        /// At most this many assets at once per run (default: the number of CPUs).
+        #[arg(long)]
+        concurrency: Option<usize>,
+        /// This worker's name in the run store.
+        #[arg(long)]
+        id: Option<String>,
+    },
+}
+
+pub(crate) fn write_out(out: &mut dyn Write, args: std::fmt::Arguments<'_>) -> Result<()> {
+    out.write_fmt(args)
+        .map_err(|e| Error::io("standard output", e))
+}
+
+macro_rules! outln {
+    ($out:expr, $($arg:tt)*) => {
+        write_out($out, format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+use outln;
+
+/// Run the command line of this process's arguments over every registered asset
+/// ([`Definitions::registered`]), on the configured lake. Prints errors and returns the exit code.
+pub fn main() -> ExitCode {
+    match Definitions::registered() {
+        Ok(defs) => main_with(defs),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// [`main`] with the caller's definitions.
+pub fn main_with(defs: &Definitions) -> ExitCode {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let config = LakeConfig::load()?;
+        run(defs, config, std::env::args_os(), &mut std::io::stdout()).await
+    });
+    result.unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        ExitCode::FAILURE
+    })
+}
+
+/// Run one command (`args[0]` is the program name) and write its output to `out`; progress of a
+/// materialization goes to stderr. Returns the exit code: failure when a run did not succeed.
+pub async fn run<I, T>(
+    defs: &Definitions,
+    config: LakeConfig,
+    args: I,
+    out: &mut dyn Write,
+) -> Result<ExitCode>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = e.exit_code();
+            write_out(out, format_args!("{}", e.render()))?;
+            return Ok(if code == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(code.clamp(1, 255) as u8)
+            });
+        }
+    };
+    match cli.command {
+        Command::Assets => assets(defs, out)?,
+        Command::Graph { dot } => graph(defs, dot, out)?,
+        Command::Materialize {
+            selection,
+            concurrency,
+            run_id,
+        } => {
+            let selection: Selection = selection.parse()?;
+            // Fail on a bad selection before opening the lake.
+            defs.select(&selection)?;
+            let lake = Lake::open_async(config).await?;
+            let mut options = MaterializeOptions::default().on_event(progress());
+            if let Some(n) = concurrency {
+                options = options.with_concurrency(n);
+            }
+            if let Some(id) = run_id {
+                options = options.with_run_id(id);
+            }
+            let result = defs.materialize(&lake, &selection, &options).await?;
+            summary(&result, out)?;
+            if !result.success() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Runs { limit } => {
+            let lake = Lake::open_async(config).await?;
+            runs(&lake, limit, out)?;
+        }
+        Command::Submit {
+            selection,
+            max_attempts,
+        } => {
+            defs.select(&selection.parse()?)?;
+            let store = RunStore::open(&config.run_store_url()).await?;
+            let mut new = NewRun::new(selection);
+            new.max_attempts = max_attempts;
+            outln!(out, "{}", store.submit(&new).await?.id)?;
+        }
+        Command::Status { run_id } => {
+            let store = RunStore::open(&config.run_store_url()).await?;
+            let run = store
+                .get(&run_id)
+                .await?
+                .ok_or_else(|| Error::RunNotFound(run_id.clone()))?;
+            outln!(
+                out,
+                "run {} {} (attempt {}/{}) selection {}",
+                run.id,
+                run.state,
+                run.attempt,
+                run.max_attempts,
+                run.selection
+            )?;
+            if let Some(e) = &run.error {
+                outln!(out, "error: {e}")?;
+            }
+            for e in store.events(&run_id).await? {
+                let asset = e.asset.map(|a| format!(" {a}")).unwrap_or_default();
+                outln!(out, "{:>15} {}{asset}", e.at, e.kind)?;
+            }
+        }
+        Command::Worker {
+            drain,
+            concurrency,
+            id,
+        } => {
+            let store = RunStore::open(&config.run_store_url()).await?;
+            let lake = Lake::open_async(config).await?;
+            let mut options = WorkerOptions::default();
+            if let Some(id) = id {
+                options.id = id;
+            }
+            if let Some(n) = concurrency {
+                options.materialize = options.materialize.with_concurrency(n);
+            }
+            eprintln!("worker {} started", options.id);
+            if drain {
+                while let Some(run) = work_one(&store, &lake, defs, &options).await? {
+                    outln!(out, "{} {}", run.id, run.state)?;
+                }
+            } else {
+                let ctrl_c = async {
+                    let _ = tokio::signal::ctrl_c().await;
+                };
+                run_worker(&store, &lake, defs, &options, ctrl_c).await?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
