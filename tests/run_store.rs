@@ -19,37 +19,9 @@ async fn sqlite(dir: &std::path::Path) -> RunStore {
 
 /// A store in a fresh schema of the local PostgreSQL (dropped by the guard), or `None` where no
 /// server answers outside CI.
-async fn postgres(test: &str) -> Option<(RunStore, PgSchema)> {
-    common::postgres_catalog(test)?;
-    let base = std::env::var("PLUGINLAKE_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let schema = format!("pl_runs_{}", uuid::Uuid::new_v4().simple());
-    let admin = sqlx::PgPool::connect(&base).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let store = RunStore::open(&format!("{base}?options[search_path]={schema}"))
-        .await
-        .unwrap();
-    Some((store, PgSchema { admin, schema }))
-}
-
-struct PgSchema {
-    admin: sqlx::PgPool,
-    schema: String,
-}
-
-impl PgSchema {
-    async fn drop(self) {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP SCHEMA {} CASCADE",
-            self.schema
-        )))
-        .execute(&self.admin)
-        .await
-        .unwrap();
-    }
+async fn postgres(test: &str) -> Option<(RunStore, common::PgSchema)> {
+    let (url, schema) = common::postgres_run_store(test).await?;
+    Some((RunStore::open(&url).await.unwrap(), schema))
 }
 
 /// Each behaviour, run once per backend.
@@ -90,6 +62,8 @@ on_both_backends! {
     a_run_of_a_dead_worker_is_requeued_then_failed => recovery;
     without_history_the_estimate_is_unknown => eta_unknown;
     with_history_the_estimate_follows_the_critical_path => eta_from_history;
+    a_run_waits_while_a_started_run_writes_one_of_its_assets => asset_exclusion;
+    the_global_limit_bounds_how_many_runs_are_started => global_limit;
 }
 
 async fn lifecycle(store: RunStore) {
@@ -319,7 +293,13 @@ async fn exactly_once(store: RunStore) {
     let defs = Definitions::new([tick::definition()]).unwrap();
     let mut ids = Vec::new();
     for _ in 0..12 {
-        ids.push(store.submit(&NewRun::new("queue/tick")).await.unwrap().id);
+        ids.push(
+            store
+                .submit(&NewRun::selecting(&defs, "queue/tick").unwrap())
+                .await
+                .unwrap()
+                .id,
+        );
     }
     let workers: Vec<_> = (0..3)
         .map(|w| {
@@ -366,7 +346,7 @@ async fn recovery(store: RunStore) {
     let mut new = NewRun::new("*");
     new.max_attempts = 2;
     let run = store.submit(&new).await.unwrap();
-    store.claim("doomed-1").await.unwrap().unwrap();
+    store.claim("doomed-1", None).await.unwrap().unwrap();
     assert!(
         store.recover_stale(stale).await.unwrap().is_empty(),
         "not stale yet"
@@ -383,7 +363,7 @@ async fn recovery(store: RunStore) {
         "the dead worker lost the run"
     );
 
-    let again = store.claim("doomed-2").await.unwrap().unwrap();
+    let again = store.claim("doomed-2", None).await.unwrap().unwrap();
     assert_eq!((again.id.as_str(), again.attempt), (run.id.as_str(), 2));
     tokio::time::sleep(stale * 2).await;
     store.recover_stale(stale).await.unwrap();
@@ -514,4 +494,44 @@ async fn eta_from_history(store: RunStore) {
     );
     assert!(eta.finish_at.unwrap() >= pluginlake::run::store::now_ms());
     assert_eq!(eta.basis.len(), 1);
+}
+
+fn writing(assets: &[&str]) -> NewRun {
+    NewRun {
+        assets: assets.iter().map(|a| AssetKey::parse(a)).collect(),
+        ..NewRun::new("*")
+    }
+}
+
+async fn asset_exclusion(store: RunStore) {
+    let r1 = store.submit(&writing(&["omop/person"])).await.unwrap();
+    let r2 = store
+        .submit(&writing(&["omop/person", "omop/visit"]))
+        .await
+        .unwrap();
+    let r3 = store.submit(&writing(&["vocab/concept"])).await.unwrap();
+    let claim = |w: &'static str| {
+        let store = store.clone();
+        async move { store.claim(w, None).await.unwrap().map(|r| r.id) }
+    };
+    assert_eq!(claim("a").await, Some(r1.id.clone()));
+    assert_eq!(
+        claim("b").await,
+        Some(r3.id.clone()),
+        "r2 shares omop/person with the started r1"
+    );
+    assert_eq!(claim("c").await, None);
+    store.finish(&r1.id, None).await.unwrap();
+    assert_eq!(claim("c").await, Some(r2.id.clone()));
+}
+
+async fn global_limit(store: RunStore) {
+    let r1 = store.submit(&writing(&["a"])).await.unwrap();
+    store.submit(&writing(&["b"])).await.unwrap();
+    assert_eq!(
+        store.claim("w", Some(1)).await.unwrap().map(|r| r.id),
+        Some(r1.id.clone())
+    );
+    assert!(store.claim("w", Some(1)).await.unwrap().is_none());
+    assert!(store.claim("w", Some(2)).await.unwrap().is_some());
 }

@@ -82,3 +82,43 @@ impl Drop for DropPostgresSchema {
         }
     }
 }
+
+/// A run-store URL in a fresh schema of the local PostgreSQL (`PLUGINLAKE_TEST_POSTGRES_URL`, else
+/// postgres://postgres@127.0.0.1:5432/test), and the guard that drops it; `None` (said on stderr)
+/// where no server answers outside CI.
+pub async fn postgres_run_store(test: &str) -> Option<(String, PgSchema)> {
+    postgres_catalog(test)?;
+    let base = std::env::var("PLUGINLAKE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let schema = format!("pl_runs_{}", uuid::Uuid::new_v4().simple());
+    let admin = sqlx::PgPool::connect(&base)
+        .await
+        .expect("connect to PostgreSQL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&admin)
+        .await
+        .expect("create a test schema");
+    Some((
+        format!("{base}?options[search_path]={schema}"),
+        PgSchema { admin, schema },
+    ))
+}
+
+/// A PostgreSQL schema made for one test; `drop().await` removes it.
+pub struct PgSchema {
+    admin: sqlx::PgPool,
+    schema: String,
+}
+
+impl PgSchema {
+    /// Drop the schema and everything in it.
+    pub async fn drop(self) {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP SCHEMA {} CASCADE",
+            self.schema
+        )))
+        .execute(&self.admin)
+        .await
+        .expect("drop the test schema");
+    }
+}

@@ -24,6 +24,7 @@ mod report;
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -100,6 +101,18 @@ enum Command {
         /// This worker's name in the run store.
         #[arg(long)]
         id: Option<String>,
+        /// At most this many runs started at once across all workers.
+        #[arg(long)]
+        max_started: Option<u32>,
+        /// How often to record a heartbeat, in milliseconds.
+        #[arg(long, default_value_t = 5_000)]
+        heartbeat_ms: u64,
+        /// Recover runs whose worker sent no heartbeat for this long, in milliseconds.
+        #[arg(long, default_value_t = 30_000)]
+        stale_after_ms: u64,
+        /// How long to wait when the queue is empty, in milliseconds.
+        #[arg(long, default_value_t = 500)]
+        poll_ms: u64,
     },
 }
 
@@ -213,9 +226,8 @@ where
             selection,
             max_attempts,
         } => {
-            defs.select(&selection.parse()?)?;
+            let mut new = NewRun::selecting(defs, selection)?;
             let store = RunStore::open(&config.run_store_url()).await?;
-            let mut new = NewRun::new(selection);
             new.max_attempts = max_attempts;
             outln!(out, "{}", store.submit(&new).await?.id)?;
         }
@@ -246,10 +258,20 @@ where
             drain,
             concurrency,
             id,
+            max_started,
+            heartbeat_ms,
+            stale_after_ms,
+            poll_ms,
         } => {
             let store = RunStore::open(&config.run_store_url()).await?;
             let lake = Lake::open_async(config).await?;
-            let mut options = WorkerOptions::default();
+            let mut options = WorkerOptions {
+                max_started,
+                heartbeat_interval: Duration::from_millis(heartbeat_ms),
+                stale_after: Duration::from_millis(stale_after_ms),
+                poll_interval: Duration::from_millis(poll_ms),
+                ..WorkerOptions::default()
+            };
             if let Some(id) = id {
                 options.id = id;
             }

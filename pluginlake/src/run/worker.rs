@@ -24,6 +24,8 @@ pub struct WorkerOptions {
     pub stale_after: Duration,
     /// Options of each materialization (concurrency); the run id is the store's.
     pub materialize: MaterializeOptions,
+    /// At most this many runs started at once across all workers (`None`: no limit).
+    pub max_started: Option<u32>,
 }
 
 impl Default for WorkerOptions {
@@ -39,6 +41,7 @@ impl Default for WorkerOptions {
             heartbeat_interval: Duration::from_secs(5),
             stale_after: Duration::from_secs(30),
             materialize: MaterializeOptions::default(),
+            max_started: None,
         }
     }
 }
@@ -51,7 +54,7 @@ pub async fn work_one(
     options: &WorkerOptions,
 ) -> Result<Option<RunRecord>> {
     store.recover_stale(options.stale_after).await?;
-    let Some(run) = store.claim(&options.id).await? else {
+    let Some(run) = store.claim(&options.id, options.max_started).await? else {
         return Ok(None);
     };
     let selection: Selection = match run.selection.parse() {

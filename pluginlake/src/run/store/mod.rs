@@ -103,6 +103,19 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// The oldest queued run that may start now (`$3`: the most runs started at once).
+macro_rules! claimable {
+    () => {
+        "SELECT q.id FROM runs q WHERE q.state = 'queued' \
+         AND (SELECT count(*) FROM runs s WHERE s.state = 'started') < $3 \
+         AND NOT EXISTS (SELECT 1 FROM run_assets qa \
+             JOIN run_assets sa ON sa.asset = qa.asset \
+             JOIN runs s ON s.id = sa.run_id AND s.state = 'started' \
+             WHERE qa.run_id = q.id) \
+         ORDER BY q.created_at, q.id LIMIT 1"
+    };
+}
+
 /// The columns of `runs`, in the order `run_from_row!` reads them.
 macro_rules! run_columns {
     () => {
@@ -177,6 +190,14 @@ impl RunStore {
             .execute(&mut *tx)
             .await
             .map_err(db(format!("recording run {id}")))?;
+            for asset in &run.assets {
+                sqlx::query("INSERT INTO run_assets (run_id, asset) VALUES ($1, $2)")
+                    .bind(&id)
+                    .bind(asset.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db(format!("recording the assets of run {id}")))?;
+            }
             sqlx::query("INSERT INTO run_events (run_id, at, kind, detail) VALUES ($1, $2, 'queued', '{}')")
                 .bind(&id)
                 .bind(now)
@@ -370,35 +391,50 @@ impl RunStore {
     }
 
     /// Take the oldest queued run for `worker` (`queued -> started`, a new attempt), or `None`
-    /// when the queue is empty. Safe with any number of concurrent claimers: on PostgreSQL the
-    /// row is taken with `FOR UPDATE SKIP LOCKED`, so workers on several machines never take the
-    /// same run; SQLite serializes writers, so the guarded `UPDATE` is atomic.
-    pub async fn claim(&self, worker: &str) -> Result<Option<RunRecord>> {
+    /// when nothing can start. A run is skipped while a started run writes one of its assets,
+    /// and nothing starts while `max_started` runs are started (`None`: no global limit).
+    ///
+    /// Safe with any number of concurrent claimers: on PostgreSQL claims take a transaction-scoped
+    /// advisory lock (so two claims never both see an asset as free) and the row with
+    /// `FOR UPDATE SKIP LOCKED`, so workers on several machines never take the same run; SQLite
+    /// serializes writers, so the guarded `UPDATE` is atomic.
+    pub async fn claim(&self, worker: &str, max_started: Option<u32>) -> Result<Option<RunRecord>> {
         let now = now_ms();
+        let limit = max_started.map_or(i64::MAX, i64::from);
         let claimed: Option<String> = match &self.backend {
-            Backend::Sqlite(pool) => sqlx::query_scalar(
+            Backend::Sqlite(pool) => sqlx::query_scalar(concat!(
                 "UPDATE runs SET state = 'started', attempt = attempt + 1, worker = $1, \
-                 started_at = $2, heartbeat_at = $2 \
-                 WHERE id = (SELECT id FROM runs WHERE state = 'queued' ORDER BY created_at, id LIMIT 1) \
-                 AND state = 'queued' RETURNING id",
-            )
+                 started_at = $2, heartbeat_at = $2 WHERE state = 'queued' AND id = (",
+                claimable!(),
+                ") RETURNING id"
+            ))
             .bind(worker)
             .bind(now)
+            .bind(limit)
             .fetch_optional(pool)
             .await
             .map_err(db("claiming a queued run"))?,
-            Backend::Postgres(pool) => sqlx::query_scalar(
-                "UPDATE runs SET state = 'started', attempt = attempt + 1, worker = $1, \
-                 started_at = $2, heartbeat_at = $2 \
-                 WHERE id = (SELECT id FROM runs WHERE state = 'queued' ORDER BY created_at, id \
-                             LIMIT 1 FOR UPDATE SKIP LOCKED) \
-                 RETURNING id",
-            )
-            .bind(worker)
-            .bind(now)
-            .fetch_optional(pool)
-            .await
-            .map_err(db("claiming a queued run"))?,
+            Backend::Postgres(pool) => {
+                let mut tx = pool.begin().await.map_err(db("starting a claim"))?;
+                sqlx::query("SELECT pg_advisory_xact_lock(7170616)")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("taking the claim lock"))?;
+                let id = sqlx::query_scalar(concat!(
+                    "UPDATE runs SET state = 'started', attempt = attempt + 1, worker = $1, \
+                     started_at = $2, heartbeat_at = $2 WHERE id = (",
+                    claimable!(),
+                    " FOR UPDATE SKIP LOCKED) RETURNING id"
+                ))
+                .bind(worker)
+                .bind(now)
+                .bind(limit)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db("claiming a queued run"))?;
+                tx.commit().await.map_err(db("committing a claim"))?;
+                id
+            }
         };
         let Some(id) = claimed else { return Ok(None) };
         self.append(

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::graph::{Definitions, Selection};
 use crate::lake::key::AssetKey;
 
 /// A run's state.
@@ -77,16 +78,35 @@ pub struct NewRun {
     pub tags: BTreeMap<String, String>,
     /// Attempts allowed when a worker dies during the run (at least 1).
     pub max_attempts: u32,
+    /// The assets the run writes. A queued run is claimed only while no started run writes any
+    /// of them; [`NewRun::selecting`] fills them from the definitions.
+    pub assets: Vec<AssetKey>,
 }
 
 impl NewRun {
-    /// A run of `selection`, one attempt, no payload, no tags.
+    /// A run of `selection`, one attempt, no payload, no tags, no declared assets.
     pub fn new(selection: impl Into<String>) -> Self {
         NewRun {
             selection: selection.into(),
             max_attempts: 1,
             ..NewRun::default()
         }
+    }
+
+    /// A run of `selection`, with the assets it writes resolved in `defs` (a selection naming
+    /// unknown assets is an error here, at submit time).
+    pub fn selecting(defs: &Definitions, selection: impl Into<String>) -> Result<Self> {
+        let selection = selection.into();
+        let assets = defs
+            .select(&selection.parse::<Selection>()?)?
+            .into_iter()
+            .filter(|k| defs.asset(k).is_some_and(|a| a.is_materializable()))
+            .cloned()
+            .collect();
+        Ok(NewRun {
+            assets,
+            ..NewRun::new(selection)
+        })
     }
 }
 
