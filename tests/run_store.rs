@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use pluginlake::graph::Asset;
 use pluginlake::prelude::*;
-use pluginlake::run::{work_one, NewRun, RunEvent, RunFilter, RunState, RunStore, WorkerOptions};
+use pluginlake::run::{
+    work_one, NewRun, RunEvent, RunFilter, RunState, RunStore, WorkerOptions, WorkerPool,
+};
 use pluginlake::{AssetKey, Error};
 use polars::prelude::*;
 
@@ -64,6 +66,9 @@ on_both_backends! {
     with_history_the_estimate_follows_the_critical_path => eta_from_history;
     a_run_waits_while_a_started_run_writes_one_of_its_assets => asset_exclusion;
     the_global_limit_bounds_how_many_runs_are_started => global_limit;
+    a_running_run_canceled_in_the_store_stops_its_worker => cancel_running;
+    per_asset_retries_are_recorded_as_events => retries_recorded;
+    an_in_process_worker_pool_works_the_queue => pool;
 }
 
 async fn lifecycle(store: RunStore) {
@@ -534,4 +539,136 @@ async fn global_limit(store: RunStore) {
     );
     assert!(store.claim("w", Some(1)).await.unwrap().is_none());
     assert!(store.claim("w", Some(2)).await.unwrap().is_some());
+}
+
+#[asset(key_prefix = "queue")]
+fn sleepy() -> DataFrame {
+    std::thread::sleep(Duration::from_secs(2));
+    df!["v" => [1i64]].unwrap()
+}
+
+async fn cancel_running(store: RunStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = common::lake_in(dir.path());
+    let defs = Definitions::new([sleepy::definition()]).unwrap();
+    let run = store
+        .submit(&NewRun::selecting(&defs, "queue/sleepy").unwrap())
+        .await
+        .unwrap();
+    let worker = {
+        let (store, lake, defs) = (store.clone(), lake.clone(), defs.clone());
+        tokio::spawn(async move {
+            let options = WorkerOptions {
+                heartbeat_interval: Duration::from_millis(50),
+                ..WorkerOptions::default()
+            };
+            work_one(&store, &lake, &defs, &options).await.unwrap()
+        })
+    };
+    while store.get(&run.id).await.unwrap().unwrap().state != RunState::Started {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    store.cancel(&run.id, "operator").await.unwrap();
+    let started = std::time::Instant::now();
+    let finished = worker.await.unwrap().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "the worker stopped at its next heartbeat"
+    );
+    assert_eq!(finished.state, RunState::Canceled);
+    let kinds: Vec<String> = store
+        .events(&run.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert!(
+        !kinds.iter().any(|k| k == "asset_materialized"),
+        "{kinds:?}"
+    );
+}
+
+/// Fails its first attempt.
+#[asset(key_prefix = "queue", retry(max_attempts = 2, backoff_ms = 10))]
+fn flaky_once(ctx: &AssetContext) -> std::result::Result<DataFrame, String> {
+    if ctx.attempt() == 1 {
+        return Err("transient".into());
+    }
+    Ok(df!["v" => [1i64]].unwrap())
+}
+
+async fn retries_recorded(store: RunStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = common::lake_in(dir.path());
+    let defs = Definitions::new([flaky_once::definition()]).unwrap();
+    let run = store
+        .submit(&NewRun::selecting(&defs, "queue/flaky_once").unwrap())
+        .await
+        .unwrap();
+    let done = work_one(&store, &lake, &defs, &WorkerOptions::default())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.state, RunState::Success);
+    let events = store.events(&run.id).await.unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "queued",
+            "started",
+            "run_started",
+            "asset_started",
+            "asset_failed",
+            "asset_started",
+            "asset_materialized",
+            "run_finished",
+            "succeeded"
+        ]
+    );
+    let failed = events.iter().find(|e| e.kind == "asset_failed").unwrap();
+    assert_eq!(
+        (
+            failed.detail["attempt"].as_u64(),
+            failed.detail["will_retry"].as_bool()
+        ),
+        (Some(1), Some(true))
+    );
+}
+
+async fn pool(store: RunStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = common::lake_in(dir.path());
+    let defs = Definitions::new([tick::definition(), first_step::definition()]).unwrap();
+    let options = WorkerOptions {
+        poll_interval: Duration::from_millis(20),
+        ..WorkerOptions::default()
+    };
+    let pool = WorkerPool::spawn(&store, &lake, &defs, 2, &options);
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let selection = if i % 2 == 0 {
+            "queue/tick"
+        } else {
+            "eta/first_step"
+        };
+        ids.push(
+            store
+                .submit(&NewRun::selecting(&defs, selection).unwrap())
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    for id in &ids {
+        while !store.get(id).await.unwrap().unwrap().state.is_final() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            store.get(id).await.unwrap().unwrap().state,
+            RunState::Success
+        );
+    }
+    pool.shutdown().await.unwrap();
 }

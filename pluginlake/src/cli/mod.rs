@@ -249,6 +249,25 @@ where
             if let Some(e) = &run.error {
                 outln!(out, "error: {e}")?;
             }
+            if !run.state.is_final() {
+                let eta = store.estimate(&run_id, defs).await?;
+                let samples = eta.basis.iter().map(|h| h.samples).min().unwrap_or(0);
+                match eta.remaining_ms {
+                    Some(ms) => outln!(
+                        out,
+                        "estimate: {:.1} s to go (p90 {:.1} s), from at least {samples} past runs of each asset",
+                        ms / 1e3,
+                        eta.remaining_p90_ms.unwrap_or(ms) / 1e3
+                    )?,
+                    None => {
+                        let missing: Vec<String> = eta.unknown.iter().map(ToString::to_string).collect();
+                        outln!(out, "estimate: unknown (no history for {})", missing.join(", "))?
+                    }
+                }
+                if let Some(p) = eta.queue_position {
+                    outln!(out, "queue position: {p} run(s) ahead")?;
+                }
+            }
             for e in store.events(&run_id).await? {
                 let asset = e.asset.map(|a| format!(" {a}")).unwrap_or_default();
                 outln!(out, "{:>15} {}{asset}", e.at, e.kind)?;

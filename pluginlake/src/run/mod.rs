@@ -28,7 +28,7 @@ pub use eta::{AssetHistory, Eta};
 pub use store::{
     EventRecord, LastMaterialization, NewRun, RunFilter, RunRecord, RunState, RunStore,
 };
-pub use worker::{run_worker, work_one, WorkerOptions};
+pub use worker::{run_worker, work_one, WorkerOptions, WorkerPool};
 
 /// Something that happened in a run, in the order it happened (per asset).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -134,6 +134,65 @@ pub async fn run_worker(
     }
 }
 
+/// The embedded default: workers inside this process, working the queue until shut down.
+///
+/// ```no_run
+/// # async fn run(lake: pluginlake::Lake) -> pluginlake::Result<()> {
+/// use pluginlake::run::{NewRun, RunStore, WorkerOptions, WorkerPool};
+/// let defs = pluginlake::graph::Definitions::registered()?.clone();
+/// let store = RunStore::open("sqlite://.data/runs.sqlite").await?;
+/// let pool = WorkerPool::spawn(&store, &lake, &defs, 2, &WorkerOptions::default());
+/// let run = store.submit(&NewRun::selecting(&defs, "+omop/condition_era")?).await?;
+/// // ... the pool runs it; ask the store about `run.id` ...
+/// pool.shutdown().await?;
+/// # Ok(()) }
+/// ```
+pub struct WorkerPool {
+    stop: tokio::sync::watch::Sender<bool>,
+    workers: Vec<tokio::task::JoinHandle<Result<()>>>,
+}
+
+impl WorkerPool {
+    /// Start `n` workers (at least 1) named `<options.id>-<i>`.
+    pub fn spawn(
+        store: &RunStore,
+        lake: &Lake,
+        defs: &Definitions,
+        n: usize,
+        options: &WorkerOptions,
+    ) -> WorkerPool {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let workers = (0..n.max(1))
+            .map(|i| {
+                let (store, lake, defs) = (store.clone(), lake.clone(), defs.clone());
+                let options = WorkerOptions {
+                    id: format!("{}-{i}", options.id),
+                    ..options.clone()
+                };
+                let mut stopped = stopped.clone();
+                tokio::spawn(async move {
+                    let shutdown = async move {
+                        let _ = stopped.wait_for(|s| *s).await;
+                    };
+                    run_worker(&store, &lake, &defs, &options, shutdown).await
+                })
+            })
+            .collect();
+        WorkerPool { stop, workers }
+    }
+
+    /// Stop every worker (a run in progress is abandoned, and recovered by the next worker once
+    /// its heartbeat is stale) and wait for them.
+    pub async fn shutdown(self) -> Result<()> {
+        let _ = self.stop.send(true);
+        for w in self.workers {
+            w.await
+                .map_err(|e| crate::error::Error::Task(format!("worker: {e}")))??;
+        }
+        Ok(())
+    }
+}
+
 /// Why a finished run failed, naming the assets, or `None` when it succeeded.
 fn failure(result: &RunResult) -> Option<String> {
     if result.success() {
