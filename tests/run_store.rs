@@ -136,16 +136,7 @@ async fn event_order(store: RunStore) {
         .map(|i| AssetKey::new(["s".to_string(), format!("a{i}")]))
         .collect();
     for key in &keys {
-        store
-            .record(
-                &run.id,
-                &RunEvent::AssetStarted {
-                    key: key.clone(),
-                    attempt: 1,
-                },
-            )
-            .await
-            .unwrap();
+        store.record(&run.id, &started(key.clone())).await.unwrap();
     }
     let events = store.events(&run.id).await.unwrap();
     let assets: Vec<AssetKey> = events.iter().filter_map(|e| e.asset.clone()).collect();
@@ -155,6 +146,10 @@ async fn event_order(store: RunStore) {
         .all(|w| w[0].seq < w[1].seq && w[0].at <= w[1].at));
     assert_eq!(events[2].kind, "asset_started");
     assert_eq!(events[2].detail["attempt"], 1);
+}
+
+fn started(key: AssetKey) -> RunEvent {
+    RunEvent::AssetStarted { key, attempt: 1 }
 }
 
 fn materialized(key: &str, snapshot: i64, rows: u64) -> RunEvent {
@@ -437,16 +432,7 @@ async fn past_run(store: &RunStore, a: u64, b: u64) {
         .unwrap();
     store.start(&run.id, "w").await.unwrap();
     for (key, ms, snapshot) in [(first_step::key(), a, 1), (second_step::key(), b, 2)] {
-        store
-            .record(
-                &run.id,
-                &RunEvent::AssetStarted {
-                    key: key.clone(),
-                    attempt: 1,
-                },
-            )
-            .await
-            .unwrap();
+        store.record(&run.id, &started(key.clone())).await.unwrap();
         tokio::time::sleep(Duration::from_millis(ms)).await;
         store
             .record(&run.id, &materialized(&key.to_string(), snapshot, 1))
@@ -478,13 +464,7 @@ async fn eta_from_history(store: RunStore) {
     // Once the first step is done, only the second remains.
     store.start(&run.id, "w").await.unwrap();
     store
-        .record(
-            &run.id,
-            &RunEvent::AssetStarted {
-                key: first_step::key(),
-                attempt: 1,
-            },
-        )
+        .record(&run.id, &started(first_step::key()))
         .await
         .unwrap();
     store

@@ -57,6 +57,17 @@ fn run_of(selection: &str, max_attempts: u32) -> NewRun {
     }
 }
 
+/// Queue one slow run (two attempts allowed) and then `n` quick runs over three tables.
+async fn queue(store: &RunStore, n: usize) -> (String, Vec<String>) {
+    let slow = store.submit(&run_of("queue/slow", 2)).await.unwrap().id;
+    let mut quick = Vec::with_capacity(n);
+    for i in 0..n {
+        let run = run_of(&format!("queue/tick_{}", i % 3), 1);
+        quick.push(store.submit(&run).await.unwrap().id);
+    }
+    (slow, quick)
+}
+
 async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut done: F)
 where
     F: FnMut() -> Fut,
@@ -147,17 +158,7 @@ async fn three_worker_processes_run_300_runs_exactly_once_and_recover_a_killed_o
     prepare_tables(&root, catalog.clone());
     let store = RunStore::open(&url).await.unwrap();
 
-    let slow = store.submit(&run_of("queue/slow", 2)).await.unwrap().id;
-    let mut quick = Vec::new();
-    for i in 0..300 {
-        quick.push(
-            store
-                .submit(&run_of(&format!("queue/tick_{}", i % 3), 1))
-                .await
-                .unwrap()
-                .id,
-        );
-    }
+    let (slow, quick) = queue(&store, 300).await;
     let mut env = lake_env(&root, &catalog);
     env.push(("PLUGINLAKE_RUN_STORE".into(), url.clone()));
     let setup = Setup { env };
@@ -221,17 +222,7 @@ async fn a_killed_worker_process_loses_nothing_on_sqlite() {
     prepare_tables(&root, Catalog::default());
     let url = format!("sqlite://{}", root.join("runs.sqlite").display());
     let store = RunStore::open(&url).await.unwrap();
-    let slow = store.submit(&run_of("queue/slow", 2)).await.unwrap().id;
-    let mut quick = Vec::new();
-    for i in 0..5 {
-        quick.push(
-            store
-                .submit(&run_of(&format!("queue/tick_{}", i % 3), 1))
-                .await
-                .unwrap()
-                .id,
-        );
-    }
+    let (slow, quick) = queue(&store, 5).await;
     let mut env = lake_env(&root, &Catalog::default());
     env.push(("PLUGINLAKE_RUN_STORE".into(), url.clone()));
     let setup = Setup { env };
