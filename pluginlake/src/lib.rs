@@ -169,7 +169,9 @@ pub mod __private {
 }
 
 pub use error::{Error, Result};
-pub use io::{LoadOptions, Materialization, TableData, TableSink, TypeHandler, WriteOptions};
+pub use io::{
+    LoadOptions, Materialization, TableData, TableSink, TypeHandler, WriteMode, WriteOptions,
+};
 pub use lake::config::{Catalog, ExtensionConfig, LakeConfig};
 pub use lake::key::AssetKey;
 pub use lake::sql::TableRef;
@@ -179,7 +181,7 @@ pub use run::{materialize, MaterializeOptions, RunResult};
 /// The common case in one import.
 pub mod prelude {
     pub use crate::graph::{Asset, AssetContext, Check, CheckResult, Definitions, Selection};
-    pub use crate::io::{LoadOptions, Materialization, TypeHandler, WriteOptions};
+    pub use crate::io::{LoadOptions, Materialization, TypeHandler, WriteMode, WriteOptions};
     pub use crate::lake::config::{Catalog, LakeConfig};
     pub use crate::lake::key::AssetKey;
     pub use crate::lake::Lake;

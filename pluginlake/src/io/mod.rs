@@ -180,11 +180,31 @@ impl TableData {
     }
 }
 
+/// How a write changes the table. Each is one DuckLake snapshot.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteMode {
+    /// The table becomes exactly the new data (created, or re-created with new columns).
+    #[default]
+    Replace,
+    /// The new rows are added (the table is created on first write; the columns must match).
+    Append,
+    /// Upsert on key columns: rows whose keys exist are updated, the others inserted (the table
+    /// is created on first write; the columns must match; keys must be unique in the new data).
+    Merge {
+        /// The key columns.
+        keys: Vec<String>,
+    },
+}
+
 /// Options of one write.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct WriteOptions {
     /// The run that writes (recorded in the snapshot's commit info).
     pub run_id: Option<String>,
+    /// Replace (default), append or merge.
+    pub mode: WriteMode,
 }
 
 impl WriteOptions {
@@ -192,7 +212,14 @@ impl WriteOptions {
     pub fn run(run_id: impl Into<String>) -> Self {
         WriteOptions {
             run_id: Some(run_id.into()),
+            ..WriteOptions::default()
         }
+    }
+
+    /// Write in `mode`.
+    pub fn with_mode(mut self, mode: WriteMode) -> Self {
+        self.mode = mode;
+        self
     }
 }
 

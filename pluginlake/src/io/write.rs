@@ -12,7 +12,7 @@ use arrow::datatypes::{Schema, SchemaRef};
 use arrow::ffi_stream::FFI_ArrowArrayStream;
 
 use super::parquet;
-use super::{convert, Materialization, Staged, WriteOptions, WritePath};
+use super::{convert, Materialization, Staged, WriteMode, WriteOptions, WritePath};
 use crate::error::{Context, Error, Result};
 use crate::lake::database::RawConnection;
 use crate::lake::key::AssetKey;
@@ -49,8 +49,14 @@ pub(crate) fn write_table(
         ),
     };
     let columns = table_columns(table, &schema)?;
+    if let WriteMode::Merge { keys } = &options.mode {
+        check_merge_keys(table, keys, &columns)?;
+    }
 
-    let fill = if bytes >= lake.config().fast_path_min_bytes {
+    // A merge reads the new rows in DuckDB's MERGE, so it always goes through DuckDB.
+    let fast = bytes >= lake.config().fast_path_min_bytes
+        && !matches!(options.mode, WriteMode::Merge { .. });
+    let fill = if fast {
         parquet_fill(lake, table, staged)?
     } else {
         match staged {
@@ -89,6 +95,7 @@ pub(crate) fn write_table(
         fill: &fill,
         message: &message,
         extra_info: &extra_info,
+        mode: &options.mode,
         view: Ident::new(&format!("__pluginlake_arrow_{}", write_id.simple()))
             .expect("a valid identifier"),
     };
@@ -170,6 +177,7 @@ struct Commit<'a> {
     fill: &'a Fill,
     message: &'a str,
     extra_info: &'a str,
+    mode: &'a WriteMode,
     /// Name of the temporary view an Arrow fill is scanned through.
     view: Ident,
 }
@@ -192,7 +200,7 @@ impl Commit<'_> {
     fn run_once(&self) -> Result<()> {
         let (conn, catalog, table) = (self.conn, self.catalog, self.table);
         let run = |sql: &str, what: &str| conn.execute(sql).context(|| format!("{what} {table}"));
-        let fill_sql = match self.fill {
+        let insert_sql = match self.fill {
             Fill::Files(files) => {
                 let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
                 sql::add_data_files(catalog, table, &paths)?
@@ -221,19 +229,37 @@ impl Commit<'_> {
         let shape = conn
             .query_text(&sql::table_shape(self.metadata, table))
             .context(|| format!("reading the columns of {table}"))?;
+        let exists = !shape.is_empty();
+        if exists && *self.mode != WriteMode::Replace {
+            self.check_same_columns()?;
+        }
+        if let (WriteMode::Merge { keys }, Fill::Arrow(schema, batches)) = (self.mode, self.fill) {
+            self.check_unique_keys(keys, schema, batches)?;
+        }
+        let fill_sql = match (self.mode, exists) {
+            (WriteMode::Merge { keys }, true) => {
+                sql::merge_from_view(catalog, table, &self.view, keys, self.columns)
+            }
+            _ => insert_sql,
+        };
         let transaction = || {
             run("BEGIN TRANSACTION", "starting the write of")?;
-            if replace_by_delete(&shape, self.columns) {
-                run(&sql::delete_all(catalog, table), "emptying")?;
-            } else {
-                run(
-                    &sql::create_schema(catalog, table),
-                    "creating the schema of",
-                )?;
-                run(
-                    &sql::create_or_replace_table(catalog, table, self.columns),
-                    "creating",
-                )?;
+            match self.mode {
+                WriteMode::Replace if replace_by_delete(&shape, self.columns) => {
+                    run(&sql::delete_all(catalog, table), "emptying")?;
+                }
+                // Appends and merges add to the existing table.
+                WriteMode::Append | WriteMode::Merge { .. } if exists => {}
+                _ => {
+                    run(
+                        &sql::create_schema(catalog, table),
+                        "creating the schema of",
+                    )?;
+                    run(
+                        &sql::create_or_replace_table(catalog, table, self.columns),
+                        "creating",
+                    )?;
+                }
             }
             run(&fill_sql, "filling")?;
             run(
@@ -252,6 +278,98 @@ impl Commit<'_> {
         }
         result
     }
+}
+
+impl Commit<'_> {
+    /// Appends and merges need the table's columns to be the new data's (names, order, types),
+    /// compared as DuckDB renders both. Nothing is written otherwise.
+    fn check_same_columns(&self) -> Result<()> {
+        let (conn, table) = (self.conn, self.table);
+        let read = |sql: String| {
+            conn.query_text(&sql)
+                .context(|| format!("reading the columns of {table}"))
+        };
+        let existing = read(sql::describe_table(self.catalog, table))?;
+        let new = read(sql::describe_columns(self.columns))?;
+        if existing == new {
+            return Ok(());
+        }
+        let show = |rows: &[Vec<Option<String>>]| {
+            rows.iter()
+                .map(|r| format!("{} {}", r[0].as_deref().unwrap_or("?"), r[1].as_deref().unwrap_or("?")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        Err(Error::InvalidData {
+            table: table.to_string(),
+            reason: format!(
+                "cannot {} rows with other columns: the table has ({}), the new data ({})",
+                if *self.mode == WriteMode::Append { "append" } else { "merge" },
+                show(&existing),
+                show(&new)
+            ),
+        })
+    }
+
+    /// A merge's keys must be unique in the new data (else which row wins is undefined).
+    fn check_unique_keys(
+        &self,
+        keys: &[String],
+        schema: &SchemaRef,
+        batches: &[RecordBatch],
+    ) -> Result<()> {
+        let (conn, table) = (self.conn, self.table);
+        let view = Ident::new(&format!("{}_keys", self.view.as_str())).expect("a valid identifier");
+        let reader = RecordBatchIterator::new(batches.to_vec().into_iter().map(Ok), schema.clone());
+        let mut stream = Box::new(FFI_ArrowArrayStream::new(Box::new(reader)));
+        conn.register_arrow_stream(&view, &mut stream)
+            .context(|| format!("scanning the keys for {table}"))?;
+        let duplicate = conn
+            .query_text(&sql::duplicate_key(&view, keys))
+            .context(|| format!("checking the merge keys of {table}"));
+        let _ = conn.execute(&sql::drop_view(&view));
+        drop(stream);
+        match duplicate?.first() {
+            None => Ok(()),
+            Some(row) => {
+                let (values, count) = row.split_at(row.len() - 1);
+                let key: Vec<String> = keys
+                    .iter()
+                    .zip(values)
+                    .map(|(k, v)| format!("{k} = {}", v.as_deref().unwrap_or("NULL")))
+                    .collect();
+                Err(Error::InvalidData {
+                    table: table.to_string(),
+                    reason: format!(
+                        "merge keys must be unique in the new data, but ({}) appears {} times",
+                        key.join(", "),
+                        count[0].as_deref().unwrap_or("?")
+                    ),
+                })
+            }
+        }
+    }
+}
+
+/// Merge keys must name columns of the data.
+fn check_merge_keys(table: &TableRef, keys: &[String], columns: &[ColumnDef]) -> Result<()> {
+    let invalid = |reason: String| Error::InvalidData {
+        table: table.to_string(),
+        reason,
+    };
+    if keys.is_empty() {
+        return Err(invalid("a merge needs at least one key column".into()));
+    }
+    for key in keys {
+        if !columns.iter().any(|c| c.name == *key) {
+            let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+            return Err(invalid(format!(
+                "merge key {key:?} is not a column of the data (columns: {})",
+                names.join(", ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The snapshot a write committed (found by its unique commit info) and the bytes of Parquet

@@ -266,6 +266,75 @@ pub fn insert_from_view(catalog: &Ident, table: &TableRef, view: &Ident) -> Stri
     )
 }
 
+/// `MERGE INTO catalog.schema.table USING view ON keys ...`: rows whose keys match are updated,
+/// the others inserted (an upsert; NULL keys never match).
+pub fn merge_from_view(
+    catalog: &Ident,
+    table: &TableRef,
+    view: &Ident,
+    keys: &[String],
+    columns: &[ColumnDef],
+) -> String {
+    let on: Vec<String> = keys
+        .iter()
+        .map(|k| format!("t.{0} = s.{0}", quote_ident(k)))
+        .collect();
+    let names: Vec<String> = columns.iter().map(|c| quote_ident(&c.name)).collect();
+    let set: Vec<String> = columns
+        .iter()
+        .filter(|c| !keys.contains(&c.name))
+        .map(|c| format!("{0} = s.{0}", quote_ident(&c.name)))
+        .collect();
+    let matched = if set.is_empty() {
+        "DO NOTHING".to_owned()
+    } else {
+        format!("UPDATE SET {}", set.join(", "))
+    };
+    format!(
+        "MERGE INTO {} AS t USING {} AS s ON ({}) WHEN MATCHED THEN {matched} \
+         WHEN NOT MATCHED THEN INSERT ({}) VALUES ({})",
+        table.qualified(catalog),
+        view.quoted(),
+        on.join(" AND "),
+        names.join(", "),
+        names
+            .iter()
+            .map(|n| format!("s.{n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// A key of `view` that appears more than once, with its count (no rows when keys are unique).
+pub fn duplicate_key(view: &Ident, keys: &[String]) -> String {
+    let keys: Vec<String> = keys.iter().map(|k| quote_ident(k)).collect();
+    format!(
+        "SELECT {0}, count(*) FROM {1} GROUP BY {0} HAVING count(*) > 1 LIMIT 1",
+        keys.join(", "),
+        view.quoted()
+    )
+}
+
+/// Column names and DuckDB types of an existing table, as DuckDB renders them.
+pub fn describe_table(catalog: &Ident, table: &TableRef) -> String {
+    format!(
+        "SELECT column_name, column_type FROM (DESCRIBE {})",
+        table.qualified(catalog)
+    )
+}
+
+/// The same for the columns pluginlake would create, rendered by DuckDB.
+pub fn describe_columns(columns: &[ColumnDef]) -> String {
+    let cols: Vec<String> = columns
+        .iter()
+        .map(|c| format!("CAST(NULL AS {}) AS {}", c.sql_type, quote_ident(&c.name)))
+        .collect();
+    format!(
+        "SELECT column_name, column_type FROM (DESCRIBE SELECT {})",
+        cols.join(", ")
+    )
+}
+
 /// `DROP VIEW IF EXISTS view`
 pub fn drop_view(view: &Ident) -> String {
     format!("DROP VIEW IF EXISTS {}", view.quoted())
