@@ -73,6 +73,16 @@ fn retried_without_backoff() -> DataFrame {
     frame()
 }
 
+#[asset(mode = "append")]
+fn appended() -> DataFrame {
+    frame()
+}
+
+#[asset(merge_on = ["v"])]
+fn merged() -> DataFrame {
+    frame()
+}
+
 #[asset]
 async fn asynchronous(bare: LazyFrame) -> Result<DataFrame> {
     Ok(bare.collect()?)
@@ -206,6 +216,35 @@ fn retry_options_become_the_retry_policy() {
 }
 
 #[test]
+fn write_modes_become_the_assets_write_mode() {
+    assert_eq!(appended::definition().write_mode, WriteMode::Append);
+    assert_eq!(
+        merged::definition().write_mode,
+        WriteMode::Merge {
+            keys: vec!["v".into()]
+        }
+    );
+    assert_eq!(bare::definition().write_mode, WriteMode::Replace);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_append_asset_adds_its_rows_on_every_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(LakeConfig::default().with_root(dir.path().join(".data"))).unwrap();
+    let defs = Definitions::new([appended::definition(), merged::definition()]).unwrap();
+    for _ in 0..3 {
+        let run = defs
+            .materialize(&lake, &Selection::all(), &MaterializeOptions::default())
+            .await
+            .unwrap();
+        assert!(run.success(), "{run:#?}");
+    }
+    let appended: DataFrame = lake.load(appended::key()).unwrap();
+    let merged: DataFrame = lake.load(merged::key()).unwrap();
+    assert_eq!((appended.height(), merged.height()), (3, 1));
+}
+
+#[test]
 fn the_function_stays_callable() {
     assert_eq!(mapped(frame()).height(), 1);
     assert!(returns_string_error().is_ok());
@@ -242,7 +281,7 @@ fn registered_assets_and_checks_are_collected_without_a_list() {
     ] {
         assert!(defs.get(&key(k)).is_some(), "{k} not collected");
     }
-    assert_eq!(defs.len(), 16);
+    assert_eq!(defs.len(), 18);
     let checks: Vec<&str> = defs
         .checks(&key("omop/v2/condition_era"))
         .iter()
@@ -262,7 +301,7 @@ async fn every_option_materializes() {
         .await
         .unwrap();
     assert!(result.success(), "{result:#?}");
-    assert_eq!(result.assets.len(), 16);
+    assert_eq!(result.assets.len(), 18);
     assert_eq!(
         result.assets.iter().map(|a| a.checks.len()).sum::<usize>(),
         3

@@ -20,7 +20,9 @@ fn with(mode: WriteMode) -> WriteOptions {
 }
 
 fn merge_on(keys: &[&str]) -> WriteOptions {
-    with(WriteMode::Merge { keys: keys.iter().map(|k| k.to_string()).collect() })
+    with(WriteMode::Merge {
+        keys: keys.iter().map(|k| k.to_string()).collect(),
+    })
 }
 
 #[test]
@@ -28,8 +30,15 @@ fn append_creates_the_table_then_adds_rows_one_snapshot_each() {
     let dir = tempfile::tempdir().unwrap();
     let lake = common::lake_in(dir.path());
     let before = common::snapshot_count(&lake);
-    lake.store_with("log", people(&[1, 2], &["a", "b"]), &with(WriteMode::Append)).unwrap();
-    let m = lake.store_with("log", people(&[3], &["c"]), &with(WriteMode::Append)).unwrap();
+    lake.store_with(
+        "log",
+        people(&[1, 2], &["a", "b"]),
+        &with(WriteMode::Append),
+    )
+    .unwrap();
+    let m = lake
+        .store_with("log", people(&[3], &["c"]), &with(WriteMode::Append))
+        .unwrap();
     assert_eq!(m.rows, 1);
     assert_eq!(common::snapshot_count(&lake) - before, 2);
     assert_eq!(sorted(&lake, "log"), people(&[1, 2, 3], &["a", "b", "c"]));
@@ -39,13 +48,19 @@ fn append_creates_the_table_then_adds_rows_one_snapshot_each() {
 fn appending_other_columns_is_an_error_that_names_both_and_commits_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let lake = common::lake_in(dir.path());
-    lake.store_with("log", people(&[1], &["a"]), &with(WriteMode::Append)).unwrap();
+    lake.store_with("log", people(&[1], &["a"]), &with(WriteMode::Append))
+        .unwrap();
     let before = common::snapshot_count(&lake);
     let other = df!["id" => [2i64], "age" => [40i32]].unwrap();
-    let err = lake.store_with("log", other, &with(WriteMode::Append)).unwrap_err();
+    let err = lake
+        .store_with("log", other, &with(WriteMode::Append))
+        .unwrap_err();
     assert!(err.is_user_error());
     let msg = err.to_string();
-    assert!(msg.contains("main.log") && msg.contains("name VARCHAR") && msg.contains("age INTEGER"), "{msg}");
+    assert!(
+        msg.contains("main.log") && msg.contains("name VARCHAR") && msg.contains("age INTEGER"),
+        "{msg}"
+    );
     assert_eq!(common::snapshot_count(&lake), before);
 }
 
@@ -53,20 +68,32 @@ fn appending_other_columns_is_an_error_that_names_both_and_commits_nothing() {
 fn merge_updates_matching_keys_and_inserts_the_others_in_one_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     let lake = common::lake_in(dir.path());
-    lake.store("people", people(&[1, 2, 3], &["a", "b", "c"])).unwrap();
+    lake.store("people", people(&[1, 2, 3], &["a", "b", "c"]))
+        .unwrap();
     let before = common::snapshot_count(&lake);
-    lake.store_with("people", people(&[2, 4], &["B", "d"]), &merge_on(&["id"])).unwrap();
+    lake.store_with("people", people(&[2, 4], &["B", "d"]), &merge_on(&["id"]))
+        .unwrap();
     assert_eq!(common::snapshot_count(&lake) - before, 1);
-    assert_eq!(sorted(&lake, "people"), people(&[1, 2, 3, 4], &["a", "B", "c", "d"]));
+    assert_eq!(
+        sorted(&lake, "people"),
+        people(&[1, 2, 3, 4], &["a", "B", "c", "d"])
+    );
 }
 
 #[test]
 fn merge_on_a_composite_key_matches_on_every_part() {
     let dir = tempfile::tempdir().unwrap();
     let lake = common::lake_in(dir.path());
-    let visits = |p: &[i64], d: &[i32], n: &[i64]| df!["person" => p, "day" => d, "n" => n].unwrap();
-    lake.store("visits", visits(&[1, 1], &[10, 11], &[1, 1])).unwrap();
-    lake.store_with("visits", visits(&[1, 2], &[11, 10], &[5, 7]), &merge_on(&["person", "day"])).unwrap();
+    let visits =
+        |p: &[i64], d: &[i32], n: &[i64]| df!["person" => p, "day" => d, "n" => n].unwrap();
+    lake.store("visits", visits(&[1, 1], &[10, 11], &[1, 1]))
+        .unwrap();
+    lake.store_with(
+        "visits",
+        visits(&[1, 2], &[11, 10], &[5, 7]),
+        &merge_on(&["person", "day"]),
+    )
+    .unwrap();
     let got: DataFrame = lake.load("visits").unwrap();
     let got = got.sort(["person", "day"], Default::default()).unwrap();
     assert_eq!(got, visits(&[1, 1, 2], &[10, 11, 10], &[1, 5, 7]));
@@ -76,7 +103,8 @@ fn merge_on_a_composite_key_matches_on_every_part() {
 fn merge_creates_the_table_on_first_write() {
     let dir = tempfile::tempdir().unwrap();
     let lake = common::lake_in(dir.path());
-    lake.store_with("fresh", people(&[1], &["a"]), &merge_on(&["id"])).unwrap();
+    lake.store_with("fresh", people(&[1], &["a"]), &merge_on(&["id"]))
+        .unwrap();
     assert_eq!(sorted(&lake, "fresh"), people(&[1], &["a"]));
 }
 
@@ -87,10 +115,17 @@ fn duplicate_merge_keys_in_the_new_data_are_an_error_that_commits_nothing() {
     lake.store("people", people(&[1], &["a"])).unwrap();
     let before = common::snapshot_count(&lake);
     let err = lake
-        .store_with("people", people(&[2, 2, 3], &["x", "y", "z"]), &merge_on(&["id"]))
+        .store_with(
+            "people",
+            people(&[2, 2, 3], &["x", "y", "z"]),
+            &merge_on(&["id"]),
+        )
         .unwrap_err()
         .to_string();
-    assert!(err.contains("id = 2") && err.contains("appears 2 times"), "{err}");
+    assert!(
+        err.contains("id = 2") && err.contains("appears 2 times"),
+        "{err}"
+    );
     assert_eq!(common::snapshot_count(&lake), before);
     assert_eq!(sorted(&lake, "people"), people(&[1], &["a"]));
 }
@@ -103,18 +138,39 @@ fn a_merge_key_that_is_not_a_column_is_an_error_naming_the_columns() {
         .store_with("people", people(&[1], &["a"]), &merge_on(&["person_id"]))
         .unwrap_err()
         .to_string();
-    assert!(err.contains("\"person_id\"") && err.contains("columns: id, name"), "{err}");
+    assert!(
+        err.contains("\"person_id\"") && err.contains("columns: id, name"),
+        "{err}"
+    );
 }
 
 #[test]
 fn postgres_merge_upserts_in_one_snapshot() {
-    let Some(catalog) = common::postgres_catalog("postgres_merge_upserts_in_one_snapshot") else { return };
+    let Some(catalog) = common::postgres_catalog("postgres_merge_upserts_in_one_snapshot") else {
+        return;
+    };
     let _drop = common::DropPostgresSchema(catalog.clone());
     let dir = tempfile::tempdir().unwrap();
     let lake = Lake::open(common::config_in(dir.path()).with_catalog(catalog)).unwrap();
     lake.store("people", people(&[1, 2], &["a", "b"])).unwrap();
     let before = common::snapshot_count(&lake);
-    lake.store_with("people", people(&[2, 3], &["B", "c"]), &merge_on(&["id"])).unwrap();
+    lake.store_with("people", people(&[2, 3], &["B", "c"]), &merge_on(&["id"]))
+        .unwrap();
     assert_eq!(common::snapshot_count(&lake) - before, 1);
-    assert_eq!(sorted(&lake, "people"), people(&[1, 2, 3], &["a", "B", "c"]));
+    assert_eq!(
+        sorted(&lake, "people"),
+        people(&[1, 2, 3], &["a", "B", "c"])
+    );
+}
+
+#[test]
+fn a_merge_that_changes_nothing_reports_the_tables_current_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = common::lake_in(dir.path());
+    let first = lake.store("ids", df!["id" => [1i64, 2]].unwrap()).unwrap();
+    let again = lake
+        .store_with("ids", df!["id" => [2i64]].unwrap(), &merge_on(&["id"]))
+        .unwrap();
+    assert_eq!(again.snapshot_id, first.snapshot_id);
+    assert_eq!(sorted(&lake, "ids").height(), 2);
 }

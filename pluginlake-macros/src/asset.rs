@@ -84,6 +84,19 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             ))
         }
     });
+    let mode = if !options.merge_on.is_empty() {
+        let keys = &options.merge_on;
+        Some(quote! {
+            .with_write_mode(::pluginlake::WriteMode::Merge {
+                keys: ::std::vec![#(::std::string::String::from(#keys)),*],
+            })
+        })
+    } else {
+        options.mode.as_ref().map(|m| match m.value().as_str() {
+            "append" => quote!(.with_write_mode(::pluginlake::WriteMode::Append)),
+            _ => quote!(.with_write_mode(::pluginlake::WriteMode::Replace)),
+        })
+    };
     let ret = params::return_type(&func.sig);
     let output = quote_spanned!(ret.span()=> <#ret as ::pluginlake::graph::AssetOutput>::Value);
     let vis = &func.vis;
@@ -113,6 +126,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
                     __ctx.store_output(__out).await
                 })
                 #retry
+                #mode
             }
         }
 

@@ -21,6 +21,10 @@ pub struct AssetOptions {
     pub deps: Vec<Path>,
     pub ins: Vec<(syn::Ident, Path)>,
     pub retry: Option<Retry>,
+    /// `mode = "replace" | "append"`.
+    pub mode: Option<LitStr>,
+    /// `merge_on = ["id"]`: merge (upsert) on these key columns.
+    pub merge_on: Vec<String>,
 }
 
 /// `retry(max_attempts = 3, backoff_ms = 200)`.
@@ -37,8 +41,8 @@ pub struct CheckOptions {
     pub description: Option<LitStr>,
 }
 
-const ASSET_OPTIONS: &str =
-    "key_prefix, name, group, description, code_version, metadata(...), deps(...), ins(...), retry(...)";
+const ASSET_OPTIONS: &str = "key_prefix, name, group, description, code_version, metadata(...), \
+     deps(...), ins(...), retry(...), mode, merge_on";
 const CHECK_OPTIONS: &str = "asset, blocking, name, description";
 
 fn parse_metas(attr: TokenStream) -> syn::Result<Punctuated<Meta, Token![,]>> {
@@ -117,6 +121,48 @@ impl AssetOptions {
                     }
                 }
                 "retry" => o.retry = Some(retry(&meta)?),
+                "mode" => {
+                    let lit = string(&meta)?;
+                    if !matches!(lit.value().as_str(), "replace" | "append") {
+                        return Err(syn::Error::new(
+                            lit.span(),
+                            "mode is \"replace\" (the default) or \"append\"; for an upsert write `merge_on = [\"key\", ...]`",
+                        ));
+                    }
+                    o.mode = Some(lit);
+                }
+                "merge_on" => {
+                    let Meta::NameValue(nv) = &meta else {
+                        return Err(syn::Error::new(
+                            meta.span(),
+                            "expected `merge_on = [\"key\", ...]`",
+                        ));
+                    };
+                    let Expr::Array(arr) = &nv.value else {
+                        return Err(syn::Error::new(
+                            nv.value.span(),
+                            "expected `merge_on = [\"key\", ...]`",
+                        ));
+                    };
+                    for e in &arr.elems {
+                        let Expr::Lit(ExprLit {
+                            lit: Lit::Str(s), ..
+                        }) = e
+                        else {
+                            return Err(syn::Error::new(
+                                e.span(),
+                                "merge keys are column names as string literals",
+                            ));
+                        };
+                        o.merge_on.push(s.value());
+                    }
+                    if o.merge_on.is_empty() {
+                        return Err(syn::Error::new(
+                            arr.span(),
+                            "merge_on needs at least one key column",
+                        ));
+                    }
+                }
                 _ => {
                     return Err(syn::Error::new(
                         meta.path().span(),
@@ -126,6 +172,12 @@ impl AssetOptions {
                     ))
                 }
             }
+        }
+        if let (Some(mode), false) = (&o.mode, o.merge_on.is_empty()) {
+            return Err(syn::Error::new(
+                mode.span(),
+                "merge_on already makes this a merge; remove `mode`",
+            ));
         }
         Ok(o)
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::{AssetContext, AssetSpec};
 use crate::error::{BoxError, Result};
-use crate::io::{Materialization, TypeHandler};
+use crate::io::{Materialization, TypeHandler, WriteMode};
 use crate::lake::key::AssetKey;
 
 /// A boxed, sendable future (what asset and check definitions return).
@@ -115,6 +115,8 @@ pub struct AssetDef {
     pub spec: AssetSpec,
     /// Retry policy of the asset.
     pub retry: RetryPolicy,
+    /// How its output is written (replace, append, merge).
+    pub write_mode: WriteMode,
     compute: Option<Compute>,
 }
 
@@ -130,6 +132,7 @@ impl AssetDef {
         AssetDef {
             spec,
             retry: RetryPolicy::none(),
+            write_mode: WriteMode::Replace,
             compute: Some(Arc::new(move |ctx| Box::pin(compute(ctx)))),
         }
     }
@@ -140,6 +143,7 @@ impl AssetDef {
         AssetDef {
             spec,
             retry: RetryPolicy::none(),
+            write_mode: WriteMode::Replace,
             compute: None,
         }
     }
@@ -147,6 +151,12 @@ impl AssetDef {
     /// Set the retry policy.
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// Set how the output is written.
+    pub fn with_write_mode(mut self, mode: WriteMode) -> Self {
+        self.write_mode = mode;
         self
     }
 
@@ -178,6 +188,7 @@ impl fmt::Debug for AssetDef {
         f.debug_struct("AssetDef")
             .field("spec", &self.spec)
             .field("retry", &self.retry)
+            .field("write_mode", &self.write_mode)
             .field("materializable", &self.is_materializable())
             .finish()
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::asset::AssetOutput;
 use super::check::{CheckOutput, CheckResult};
 use crate::error::{BoxError, Error, Result};
-use crate::io::{LoadFrom, LoadOptions, Materialization, TypeHandler, WriteOptions};
+use crate::io::{LoadFrom, LoadOptions, Materialization, TypeHandler, WriteMode, WriteOptions};
 use crate::lake::key::AssetKey;
 use crate::lake::Lake;
 
@@ -41,17 +41,20 @@ struct Inner {
     span: tracing::Span,
     /// Snapshots this run committed for upstream assets: inputs are read as of these.
     pinned: Vec<(AssetKey, i64)>,
+    /// How the asset's output is written.
+    mode: WriteMode,
 }
 
 impl AssetContext {
     /// A context for `key` in run `run_id`. Inputs whose key is in `pinned` are read as of that
-    /// snapshot; others at the latest snapshot.
+    /// snapshot; others at the latest snapshot. The output is written in `mode`.
     pub fn new(
         lake: Lake,
         run_id: impl Into<String>,
         key: AssetKey,
         attempt: u32,
         pinned: Vec<(AssetKey, i64)>,
+        mode: WriteMode,
     ) -> Self {
         let run_id = run_id.into();
         let span = tracing::info_span!("asset", asset = %key, run_id = %run_id, attempt);
@@ -63,6 +66,7 @@ impl AssetContext {
                 lake,
                 span,
                 pinned,
+                mode,
             }),
         }
     }
@@ -120,8 +124,8 @@ impl AssetContext {
             })
     }
 
-    /// Store what the asset function returned: one DuckLake snapshot tagged with the run id and
-    /// key; an `Err` the function returned becomes [`Error::Asset`].
+    /// Store what the asset function returned, in the asset's write mode: one DuckLake snapshot
+    /// tagged with the run id and key; an `Err` the function returned becomes [`Error::Asset`].
     pub async fn store_output<O: AssetOutput>(&self, output: O) -> Result<Materialization> {
         let value = output.into_value().map_err(|e| self.failed(e))?;
         self.inner
@@ -129,7 +133,7 @@ impl AssetContext {
             .store_async(
                 self.inner.key.clone(),
                 value,
-                WriteOptions::run(self.inner.run_id.clone()),
+                WriteOptions::run(self.inner.run_id.clone()).with_mode(self.inner.mode.clone()),
             )
             .await
     }

@@ -314,7 +314,8 @@ impl Lake {
         self.store_with(key, value, &WriteOptions::default())
     }
 
-    /// Store `value` as the asset `key` with options (run id).
+    /// Store `value` as the asset `key` with options (run id, write mode: replace, append or
+    /// merge), in one DuckLake snapshot.
     pub fn store_with<T: TypeHandler>(
         &self,
         key: impl Into<AssetKey>,

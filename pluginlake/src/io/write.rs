@@ -1,7 +1,10 @@
-//! One materialization = one DuckLake snapshot that replaces the table's contents.
+//! One materialization = one DuckLake snapshot, in one of three [`WriteMode`]s: replace (the
+//! table becomes the new data), append, or merge (upsert on key columns).
 //!
-//! Creating the schema, (re)creating the table and filling it happen in one transaction, so
-//! concurrent readers see the old rows or the new rows, never an empty or partial table.
+//! Creating the schema, (re)creating or emptying the table and filling it happen in one
+//! transaction, so concurrent readers see the old rows or the new rows, never an empty or partial
+//! table. Appends and merges check the columns and (merges) the uniqueness of the keys before
+//! the transaction: bad input commits nothing.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -296,7 +299,13 @@ impl Commit<'_> {
         }
         let show = |rows: &[Vec<Option<String>>]| {
             rows.iter()
-                .map(|r| format!("{} {}", r[0].as_deref().unwrap_or("?"), r[1].as_deref().unwrap_or("?")))
+                .map(|r| {
+                    format!(
+                        "{} {}",
+                        r[0].as_deref().unwrap_or("?"),
+                        r[1].as_deref().unwrap_or("?")
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         };
@@ -304,7 +313,11 @@ impl Commit<'_> {
             table: table.to_string(),
             reason: format!(
                 "cannot {} rows with other columns: the table has ({}), the new data ({})",
-                if *self.mode == WriteMode::Append { "append" } else { "merge" },
+                if *self.mode == WriteMode::Append {
+                    "append"
+                } else {
+                    "merge"
+                },
                 show(&existing),
                 show(&new)
             ),
@@ -320,7 +333,9 @@ impl Commit<'_> {
     ) -> Result<()> {
         let (conn, table) = (self.conn, self.table);
         let view = Ident::new(&format!("{}_keys", self.view.as_str())).expect("a valid identifier");
-        let reader = RecordBatchIterator::new(batches.to_vec().into_iter().map(Ok), schema.clone());
+        // The stream must own its batches (cheap: columns are shared).
+        let owned: Vec<RecordBatch> = batches.to_vec();
+        let reader = RecordBatchIterator::new(owned.into_iter().map(Ok), schema.clone());
         let mut stream = Box::new(FFI_ArrowArrayStream::new(Box::new(reader)));
         conn.register_arrow_stream(&view, &mut stream)
             .context(|| format!("scanning the keys for {table}"))?;
@@ -373,19 +388,34 @@ fn check_merge_keys(table: &TableRef, keys: &[String], columns: &[ColumnDef]) ->
 }
 
 /// The snapshot a write committed (found by its unique commit info) and the bytes of Parquet
-/// files it added.
+/// files it added. A write that changed nothing (a merge of rows equal to the stored ones)
+/// commits no snapshot: then the table is as of the latest snapshot, which is returned.
 fn snapshot_of_write(lake: &Lake, conn: &RawConnection, extra_info: &str) -> Result<(i64, u64)> {
-    let single = |sql: String, what: &str| -> Result<i64> {
+    let value = |sql: String, what: &str| -> Result<Option<i64>> {
         let rows = conn.query_text(&sql).context(|| what.to_owned())?;
-        rows.first()
+        Ok(rows
+            .first()
             .and_then(|r| r.first().cloned().flatten())
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| Error::Task(format!("{what}: DuckLake returned no value")))
+            .and_then(|v| v.parse().ok()))
     };
-    let snapshot = single(
+    let single = |sql: String, what: &str| -> Result<i64> {
+        value(sql, what)?.ok_or_else(|| Error::Task(format!("{what}: DuckLake returned no value")))
+    };
+    let committed = value(
         sql::snapshot_by_extra_info(lake.metadata(), extra_info),
         "finding the snapshot just committed",
     )?;
+    let Some(snapshot) = committed else {
+        let latest = single(
+            sql::latest_snapshot(lake.metadata()),
+            "finding the latest snapshot",
+        )?;
+        tracing::debug!(
+            snapshot = latest,
+            "the write changed nothing; DuckLake committed no snapshot"
+        );
+        return Ok((latest, 0));
+    };
     let bytes = single(
         sql::snapshot_file_bytes(lake.metadata(), snapshot),
         &format!("summing the files of snapshot {snapshot}"),

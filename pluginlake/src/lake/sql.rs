@@ -462,6 +462,11 @@ pub fn list_snapshots(catalog: &Ident) -> String {
     )
 }
 
+/// The newest snapshot id, from DuckLake's `ducklake_snapshot` table in `metadata`.
+pub fn latest_snapshot(metadata: &str) -> String {
+    format!("SELECT max(snapshot_id) FROM {metadata}.ducklake_snapshot")
+}
+
 /// Bytes of the data files that `snapshot` added (a write's Parquet output), from DuckLake's
 /// `ducklake_data_file` table in `metadata`.
 pub fn snapshot_file_bytes(metadata: &str, snapshot: i64) -> String {

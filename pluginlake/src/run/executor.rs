@@ -11,7 +11,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::graph::{AssetContext, CheckResult, Definitions, Selection};
-use crate::io::Materialization;
+use crate::io::{Materialization, WriteMode};
 use crate::lake::key::AssetKey;
 use crate::lake::Lake;
 
@@ -212,6 +212,7 @@ impl AssetJob {
                 key.clone(),
                 attempt,
                 self.pinned.clone(),
+                self.def.write_mode.clone(),
             );
             match self.attempt(&ctx).await {
                 Ok(m) => {
@@ -282,6 +283,7 @@ impl AssetJob {
                 key.clone(),
                 1,
                 vec![(key.clone(), snapshot)],
+                WriteMode::Replace,
             );
             let future = check.evaluate(ctx.clone()).instrument(ctx.span().clone());
             let result = tokio::spawn(future)
