@@ -83,7 +83,7 @@ pub mod run;
 ///     metadata(owner = "data-team", tier = 1),
 ///     ins(occurrences = conditions),                        // parameter -> upstream, by Rust path
 ///     retry(max_attempts = 3, backoff_ms = 500),            // 500 ms, then 1 s
-///     merge_on = ["person_id", "condition_concept_id"],     // upsert; or mode = "append"
+///     merge_on = ["person_id", "concept_id"],               // upsert; or mode = "append"
 /// )]
 /// async fn eras(ctx: &AssetContext, occurrences: LazyFrame) -> Result<DataFrame> {
 ///     tracing::info!(run = ctx.run_id(), "computing eras");
