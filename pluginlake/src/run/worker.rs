@@ -111,7 +111,8 @@ pub async fn work_one(
     store.get(&run.id).await
 }
 
-/// Work the queue until `shutdown` completes.
+/// Work the queue until `shutdown` completes. Errors of the store are logged and retried after
+/// the poll interval (a database restart does not stop the worker).
 pub async fn run_worker(
     store: &RunStore,
     lake: &Lake,
@@ -122,10 +123,18 @@ pub async fn run_worker(
     tokio::pin!(shutdown);
     loop {
         let worked = tokio::select! {
-            worked = work_one(store, lake, defs, options) => worked?,
+            worked = work_one(store, lake, defs, options) => worked,
             () = &mut shutdown => return Ok(()),
         };
-        if worked.is_none() {
+        // A store that cannot be reached now may be back later: keep the worker alive.
+        let idle = match worked {
+            Ok(run) => run.is_none(),
+            Err(e) => {
+                tracing::error!(worker = %options.id, error = %e, "working the queue failed");
+                true
+            }
+        };
+        if idle {
             tokio::select! {
                 () = tokio::time::sleep(options.poll_interval) => {}
                 () = &mut shutdown => return Ok(()),
