@@ -84,24 +84,8 @@ pub(super) async fn execute(
         // runtime's (e.g. shutting down).
         let (p, outcome) = joined.map_err(|e| Error::Task(format!("run {run_id}: {e}")))?;
         let i = plan[p];
-        let stop = match &outcome.status {
-            AssetStatus::Materialized => outcome.checks.iter().find(|c| c.blocks()).map(|c| {
-                format!(
-                    "blocking check {} of upstream {} failed{}",
-                    c.name,
-                    outcome.key,
-                    c.result
-                        .description
-                        .as_deref()
-                        .map(|d| format!(": {d}"))
-                        .unwrap_or_default()
-                )
-            }),
-            AssetStatus::Failed { error } => {
-                Some(format!("upstream {} failed: {error}", outcome.key))
-            }
-            AssetStatus::Skipped { .. } => unreachable!("skipped assets are never run"),
-        };
+        // Skipped assets are never run, so a problem here is this asset's error or check.
+        let stop = outcome.problem().map(|p| format!("upstream {p}"));
         if let Some(m) = &outcome.materialization {
             snapshots.insert(i, m.snapshot_id);
         }

@@ -195,6 +195,25 @@ pub struct AssetOutcome {
     pub checks: Vec<CheckOutcome>,
 }
 
+impl AssetOutcome {
+    /// Why this asset fails its run and stops its downstream assets: its error, its skip, or a
+    /// failed blocking check (severity `Error`); `None` when it materialized and passed.
+    pub fn problem(&self) -> Option<String> {
+        match &self.status {
+            AssetStatus::Failed { error } => Some(format!("{} failed: {error}", self.key)),
+            AssetStatus::Skipped { reason } => Some(format!("{} skipped: {reason}", self.key)),
+            AssetStatus::Materialized => self.checks.iter().find(|c| c.blocks()).map(|c| {
+                let detail = c.result.description.as_deref().unwrap_or("");
+                let sep = if detail.is_empty() { "" } else { ": " };
+                format!(
+                    "{}: blocking check {} failed{sep}{detail}",
+                    self.key, c.name
+                )
+            }),
+        }
+    }
+}
+
 /// The result of a run, per asset in topological order.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunResult {
@@ -209,9 +228,7 @@ pub struct RunResult {
 impl RunResult {
     /// True when every asset materialized and no blocking check failed.
     pub fn success(&self) -> bool {
-        self.assets.iter().all(|a| {
-            a.status == AssetStatus::Materialized && !a.checks.iter().any(CheckOutcome::blocks)
-        })
+        self.assets.iter().all(|a| a.problem().is_none())
     }
 
     /// The outcome of one asset.

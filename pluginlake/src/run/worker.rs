@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::{AssetStatus, MaterializeOptions, RunResult, RunStore};
+use super::{MaterializeOptions, RunResult, RunStore};
 use crate::error::Result;
 use crate::graph::{Definitions, Selection};
 use crate::lake::Lake;
@@ -204,21 +204,6 @@ impl WorkerPool {
 
 /// Why a finished run failed, naming the assets, or `None` when it succeeded.
 fn failure(result: &RunResult) -> Option<String> {
-    if result.success() {
-        return None;
-    }
-    let problems: Vec<String> = result
-        .assets
-        .iter()
-        .filter_map(|a| match &a.status {
-            AssetStatus::Failed { error } => Some(format!("{} failed: {error}", a.key)),
-            AssetStatus::Skipped { .. } => Some(format!("{} skipped", a.key)),
-            AssetStatus::Materialized => a
-                .checks
-                .iter()
-                .find(|c| c.blocks())
-                .map(|c| format!("blocking check {} of {} failed", c.name, a.key)),
-        })
-        .collect();
-    Some(problems.join("; "))
+    let problems: Vec<String> = result.assets.iter().filter_map(|a| a.problem()).collect();
+    (!problems.is_empty()).then(|| problems.join("; "))
 }
