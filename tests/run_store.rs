@@ -80,6 +80,11 @@ async fn lifecycle(store: RunStore) {
     assert_eq!(run.payload.as_deref(), Some("staging/upload-1.csv"));
     assert_eq!(run.tags["source"], "upload");
     assert_eq!(uuid::Uuid::parse_str(&run.id).unwrap().get_version_num(), 7);
+    assert_eq!(
+        store.get(&run.id).await.unwrap().unwrap(),
+        run,
+        "submit returns the stored run"
+    );
 
     store.start(&run.id, "worker-a").await.unwrap();
     let started = store.get(&run.id).await.unwrap().unwrap();

@@ -206,7 +206,21 @@ impl RunStore {
                 .map_err(db(format!("recording the queued event of run {id}")))?;
             tx.commit().await.map_err(db(format!("committing run {id}")))?;
         });
-        self.get(&id).await?.ok_or_else(|| Error::RunNotFound(id))
+        Ok(RunRecord {
+            id,
+            selection: run.selection.clone(),
+            payload: run.payload.clone(),
+            tags: run.tags.clone(),
+            state: RunState::Queued,
+            attempt: 0,
+            max_attempts: max_attempts as u32,
+            error: None,
+            worker: None,
+            created_at: now,
+            started_at: None,
+            finished_at: None,
+            heartbeat_at: None,
+        })
     }
 
     /// The run with this id.
@@ -401,30 +415,35 @@ impl RunStore {
     pub async fn claim(&self, worker: &str, max_started: Option<u32>) -> Result<Option<RunRecord>> {
         let now = now_ms();
         let limit = max_started.map_or(i64::MAX, i64::from);
-        let claimed: Option<String> = match &self.backend {
-            Backend::Sqlite(pool) => sqlx::query_scalar(concat!(
+        // The claimed run comes back from the UPDATE itself (RETURNING), not from a second read.
+        let claimed = match &self.backend {
+            Backend::Sqlite(pool) => sqlx::query(concat!(
                 "UPDATE runs SET state = 'started', attempt = attempt + 1, worker = $1, \
                  started_at = $2, heartbeat_at = $2 WHERE state = 'queued' AND id = (",
                 claimable!(),
-                ") RETURNING id"
+                ") RETURNING ",
+                run_columns!()
             ))
             .bind(worker)
             .bind(now)
             .bind(limit)
             .fetch_optional(pool)
             .await
-            .map_err(db("claiming a queued run"))?,
+            .map_err(db("claiming a queued run"))?
+            .map(|r| run_from_row!(r))
+            .transpose()?,
             Backend::Postgres(pool) => {
                 let mut tx = pool.begin().await.map_err(db("starting a claim"))?;
                 sqlx::query("SELECT pg_advisory_xact_lock(7170616)")
                     .execute(&mut *tx)
                     .await
                     .map_err(db("taking the claim lock"))?;
-                let id = sqlx::query_scalar(concat!(
+                let row = sqlx::query(concat!(
                     "UPDATE runs SET state = 'started', attempt = attempt + 1, worker = $1, \
                      started_at = $2, heartbeat_at = $2 WHERE id = (",
                     claimable!(),
-                    " FOR UPDATE SKIP LOCKED) RETURNING id"
+                    " FOR UPDATE SKIP LOCKED) RETURNING ",
+                    run_columns!()
                 ))
                 .bind(worker)
                 .bind(now)
@@ -433,19 +452,19 @@ impl RunStore {
                 .await
                 .map_err(db("claiming a queued run"))?;
                 tx.commit().await.map_err(db("committing a claim"))?;
-                id
+                row.map(|r| run_from_row!(r)).transpose()?
             }
         };
-        let Some(id) = claimed else { return Ok(None) };
+        let Some(run) = claimed else { return Ok(None) };
         self.append(
-            &id,
+            &run.id,
             now,
             "started",
             None,
             &serde_json::json!({ "worker": worker }),
         )
         .await?;
-        self.get(&id).await
+        Ok(Some(run))
     }
 
     /// Record that `worker` still runs `id`. False when the run is no longer `started` by this
