@@ -96,13 +96,7 @@ async fn lifecycle(store: RunStore) {
     let done = store.get(&run.id).await.unwrap().unwrap();
     assert_eq!(done.state, RunState::Success);
     assert!(done.finished_at.is_some() && done.error.is_none());
-    let kinds: Vec<String> = store
-        .events(&run.id)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.kind)
-        .collect();
+    let kinds = common::event_kinds(&store, &run.id).await;
     assert_eq!(kinds, ["queued", "started", "succeeded"]);
 }
 
@@ -382,13 +376,7 @@ async fn recovery(store: RunStore) {
             .contains("worker doomed-2 stopped sending heartbeats"),
         "{failed:?}"
     );
-    let kinds: Vec<String> = store
-        .events(&run.id)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.kind)
-        .collect();
+    let kinds = common::event_kinds(&store, &run.id).await;
     assert_eq!(
         kinds,
         ["queued", "started", "recovered", "started", "failed"]
@@ -561,13 +549,7 @@ async fn cancel_running(store: RunStore) {
         "the worker stopped at its next heartbeat"
     );
     assert_eq!(finished.state, RunState::Canceled);
-    let kinds: Vec<String> = store
-        .events(&run.id)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.kind)
-        .collect();
+    let kinds = common::event_kinds(&store, &run.id).await;
     assert!(
         !kinds.iter().any(|k| k == "asset_materialized"),
         "{kinds:?}"

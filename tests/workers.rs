@@ -104,13 +104,7 @@ async fn assert_exactly_once(store: &RunStore, quick: &[String], slow: &str) {
     }
     let run = state(store, slow).await;
     assert_eq!((run.state, run.attempt), (RunState::Success, 2), "{run:?}");
-    let kinds: Vec<String> = store
-        .events(slow)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.kind)
-        .collect();
+    let kinds = common::event_kinds(&store, slow).await;
     assert_eq!(
         kinds.iter().filter(|k| *k == "started").count(),
         2,

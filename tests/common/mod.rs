@@ -122,3 +122,9 @@ impl PgSchema {
         .expect("drop the test schema");
     }
 }
+
+/// The kinds of a run's events, in order.
+pub async fn event_kinds(store: &pluginlake::run::RunStore, run_id: &str) -> Vec<String> {
+    let events = store.events(run_id).await.expect("read the run's events");
+    events.into_iter().map(|e| e.kind).collect()
+}
