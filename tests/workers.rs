@@ -104,7 +104,7 @@ async fn assert_exactly_once(store: &RunStore, quick: &[String], slow: &str) {
     }
     let run = state(store, slow).await;
     assert_eq!((run.state, run.attempt), (RunState::Success, 2), "{run:?}");
-    let kinds = common::event_kinds(&store, slow).await;
+    let kinds = common::event_kinds(store, slow).await;
     assert_eq!(
         kinds.iter().filter(|k| *k == "started").count(),
         2,
