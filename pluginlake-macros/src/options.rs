@@ -45,19 +45,23 @@ const ASSET_OPTIONS: &str = "key_prefix, name, group, description, code_version,
      deps(...), ins(...), retry(...), mode, merge_on";
 const CHECK_OPTIONS: &str = "asset, blocking, name, description";
 
-fn parse_metas(attr: TokenStream) -> syn::Result<Punctuated<Meta, Token![,]>> {
-    Punctuated::<Meta, Token![,]>::parse_terminated.parse2(attr)
-}
-
-/// Fails when an option is given twice.
-fn once<T>(slot: &Option<T>, meta: &Meta, name: &str) -> syn::Result<()> {
-    if slot.is_some() {
-        return Err(syn::Error::new(
-            meta.span(),
-            format!("option `{name}` is given twice"),
-        ));
-    }
-    Ok(())
+/// The options with their names, each at most once (else an error at the repeat).
+fn parse_metas(attr: TokenStream) -> syn::Result<Vec<(String, Meta)>> {
+    let mut seen = std::collections::HashSet::new();
+    Punctuated::<Meta, Token![,]>::parse_terminated
+        .parse2(attr)?
+        .into_iter()
+        .map(|meta| {
+            let name = meta_name(&meta);
+            if !seen.insert(name.clone()) {
+                return Err(syn::Error::new(
+                    meta.span(),
+                    format!("option `{name}` is given twice"),
+                ));
+            }
+            Ok((name, meta))
+        })
+        .collect()
 }
 
 fn meta_name(meta: &Meta) -> String {
@@ -70,15 +74,7 @@ fn meta_name(meta: &Meta) -> String {
 impl AssetOptions {
     pub fn parse(attr: TokenStream) -> syn::Result<Self> {
         let mut o = AssetOptions::default();
-        let mut seen = std::collections::HashSet::new();
-        for meta in parse_metas(attr)? {
-            let name = meta_name(&meta);
-            if !seen.insert(name.clone()) {
-                return Err(syn::Error::new(
-                    meta.span(),
-                    format!("option `{name}` is given twice"),
-                ));
-            }
+        for (name, meta) in parse_metas(attr)? {
             match name.as_str() {
                 "key_prefix" => o.key_prefix = key_prefix(&meta)?,
                 "name" => {
@@ -189,10 +185,9 @@ impl CheckOptions {
         let mut blocking = false;
         let mut name = None;
         let mut description = None;
-        for meta in parse_metas(attr)? {
-            match meta_name(&meta).as_str() {
+        for (option, meta) in parse_metas(attr)? {
+            match option.as_str() {
                 "asset" => {
-                    once(&asset, &meta, "asset")?;
                     let Meta::NameValue(MetaNameValue {
                         value: Expr::Path(p),
                         ..
@@ -212,24 +207,14 @@ impl CheckOptions {
                             "`blocking` is a flag: write `blocking`",
                         ));
                     };
-                    if blocking {
-                        return Err(syn::Error::new(
-                            meta.span(),
-                            "option `blocking` is given twice",
-                        ));
-                    }
                     blocking = true;
                 }
                 "name" => {
-                    once(&name, &meta, "name")?;
                     let lit = string(&meta)?;
                     key_part(&lit.value(), lit.span(), "name")?;
                     name = Some(lit);
                 }
-                "description" => {
-                    once(&description, &meta, "description")?;
-                    description = Some(string(&meta)?);
-                }
+                "description" => description = Some(string(&meta)?),
                 other => {
                     return Err(syn::Error::new(
                         meta.path().span(),
