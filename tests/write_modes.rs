@@ -174,3 +174,34 @@ fn a_merge_that_changes_nothing_reports_the_tables_current_snapshot() {
     assert_eq!(again.snapshot_id, first.snapshot_id);
     assert_eq!(sorted(&lake, "ids").height(), 2);
 }
+
+#[test]
+fn appending_nested_columns_compares_them_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = common::lake_in(dir.path());
+    let tags = |id: i64| {
+        let list = Series::new("tags".into(), [Series::new("".into(), [id, id + 1])]);
+        DataFrame::new(1, vec![Series::new("id".into(), [id]).into(), list.into()]).unwrap()
+    };
+    lake.store_with("tagged", tags(1), &with(WriteMode::Append))
+        .unwrap();
+    lake.store_with("tagged", tags(2), &with(WriteMode::Append))
+        .unwrap();
+    assert_eq!(sorted(&lake, "tagged").height(), 2);
+    let other = DataFrame::new(
+        1,
+        vec![
+            Series::new("id".into(), [3i64]).into(),
+            Series::new("tags".into(), ["x"]).into(),
+        ],
+    )
+    .unwrap();
+    let err = lake
+        .store_with("tagged", other, &with(WriteMode::Append))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("tags BIGINT[]") && err.contains("tags VARCHAR"),
+        "{err}"
+    );
+}

@@ -233,7 +233,9 @@ impl Commit<'_> {
             .query_text(&sql::table_shape(self.metadata, table))
             .context(|| format!("reading the columns of {table}"))?;
         let exists = !shape.is_empty();
-        if exists && *self.mode != WriteMode::Replace {
+        // The shape settles scalar columns; only what it cannot (nested types, a real
+        // difference) is compared exactly, through DuckDB.
+        if exists && *self.mode != WriteMode::Replace && !same_columns(&shape, self.columns) {
             self.check_same_columns()?;
         }
         if let (WriteMode::Merge { keys }, Fill::Arrow(schema, batches)) = (self.mode, self.fill) {
@@ -431,27 +433,30 @@ const REPLACE_BY_DELETE_MAX_ROWS: u64 = 50_000;
 /// True when the table exists with exactly `columns` (names, order and types) and few enough rows
 /// to be emptied by `DELETE`.
 fn replace_by_delete(shape: &[Vec<Option<String>>], columns: &[ColumnDef]) -> bool {
+    same_columns(shape, columns)
+        && shape.iter().all(|row| {
+            row[2]
+                .as_deref()
+                .and_then(|r| r.parse::<u64>().ok())
+                .is_some_and(|r| r <= REPLACE_BY_DELETE_MAX_ROWS)
+        })
+}
+
+/// True when the table's shape (from [`sql::table_shape`]) has exactly `columns`: names, order
+/// and scalar types. A false negative (nested types, which DuckLake names only `list`,
+/// `struct`, `map`) costs a re-create, or an exact comparison through DuckDB.
+fn same_columns(shape: &[Vec<Option<String>>], columns: &[ColumnDef]) -> bool {
     shape.len() == columns.len()
         && shape
             .iter()
             .zip(columns)
             .all(|(row, col)| match row.as_slice() {
-                [Some(name), Some(ty), rows] => {
+                [Some(name), Some(ty), _rows] => {
                     *name == col.name
-                        && same_type(ty, &col.sql_type)
-                        && rows
-                            .as_deref()
-                            .and_then(|r| r.parse::<u64>().ok())
-                            .is_some_and(|r| r <= REPLACE_BY_DELETE_MAX_ROWS)
+                        && sql::ducklake_type_name(&col.sql_type).is_some_and(|t| t == *ty)
                 }
                 _ => false,
             })
-}
-
-/// DuckLake's type name against the SQL pluginlake creates the column with. A false negative
-/// (nested types) only costs a re-create.
-fn same_type(ducklake: &str, ours: &str) -> bool {
-    sql::ducklake_type_name(ours).is_some_and(|t| t == ducklake)
 }
 
 /// Validate the schema for storage and map it to DuckLake columns. Nothing is written when this
