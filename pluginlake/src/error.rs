@@ -62,6 +62,23 @@ pub enum Error {
         snapshot: Option<i64>,
     },
 
+    /// Input that could not be parsed (a malformed XML or JSON document, a bad CSV row). Nothing
+    /// was written.
+    #[error("cannot parse {source_name}{at}: {reason}", at = .line.map(|l| match .column {
+        Some(c) => format!(" at line {l}, column {c}"),
+        None => format!(" at line {l}"),
+    }).unwrap_or_default())]
+    Parse {
+        /// What was being parsed: a file path, or a description such as "XML document 3".
+        source_name: String,
+        /// The 1-based line of the problem, when known.
+        line: Option<u64>,
+        /// The 1-based column of the problem, when known.
+        column: Option<u64>,
+        /// What is wrong.
+        reason: String,
+    },
+
     /// Bad configuration (environment variable, config file or builder value).
     #[error("invalid configuration: {0}")]
     Config(String),
@@ -190,6 +207,7 @@ impl Error {
             self,
             Error::InvalidKey { .. }
                 | Error::InvalidData { .. }
+                | Error::Parse { .. }
                 | Error::UnsupportedType { .. }
                 | Error::TableNotFound { .. }
                 | Error::Config(_)

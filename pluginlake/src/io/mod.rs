@@ -8,10 +8,13 @@
 
 pub mod convert;
 mod dataframe;
+pub mod json;
 mod parquet;
 mod read;
 mod record_batch;
+pub mod rows;
 mod write;
+pub mod xml;
 
 use std::time::Duration;
 

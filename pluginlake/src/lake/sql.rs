@@ -132,7 +132,21 @@ pub fn quote_path(path: &Path) -> Result<String> {
 }
 
 /// The DuckLake column type for an Arrow type, or an error naming the column and how to fix it.
+///
+/// A string field with the Arrow extension type `arrow.json` becomes a `JSON` column.
 pub fn column_type(table: &TableRef, field: &Field) -> Result<String> {
+    let is_json = field
+        .metadata()
+        .get("ARROW:extension:name")
+        .is_some_and(|n| n == "arrow.json");
+    if is_json
+        && matches!(
+            field.data_type(),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+        )
+    {
+        return Ok("JSON".into());
+    }
     column_type_at(table, field.name(), field.data_type())
 }
 
