@@ -83,6 +83,40 @@ fn merged() -> DataFrame {
     frame()
 }
 
+#[asset(schema = "freeze")]
+fn frozen() -> DataFrame {
+    frame()
+}
+
+#[asset(schema = "evolve_drop_missing")]
+fn dropping() -> DataFrame {
+    frame()
+}
+
+#[asset(partitions(column = "v", values = ["1", "2"]))]
+fn by_value() -> DataFrame {
+    frame()
+}
+
+fn dated() -> DataFrame {
+    let day = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap();
+    DataFrame::new(
+        1,
+        vec![DateChunked::from_naive_date("v".into(), [day]).into_column()],
+    )
+    .unwrap()
+}
+
+#[asset(partitions(column = "v", monthly = "2024-01"))]
+fn by_month() -> DataFrame {
+    dated()
+}
+
+#[asset(partitions(column = "v", daily = "2024-01-01"))]
+fn by_day() -> DataFrame {
+    dated()
+}
+
 #[asset]
 async fn asynchronous(bare: LazyFrame) -> Result<DataFrame> {
     Ok(bare.collect()?)
@@ -227,6 +261,35 @@ fn write_modes_become_the_assets_write_mode() {
     assert_eq!(bare::definition().write_mode, WriteMode::Replace);
 }
 
+#[test]
+fn schema_options_become_the_assets_schema_policy() {
+    use pluginlake::io::SchemaPolicy;
+    assert_eq!(frozen::definition().schema, SchemaPolicy::Freeze);
+    assert_eq!(
+        dropping::definition().schema,
+        SchemaPolicy::EvolveDropMissing
+    );
+    assert_eq!(bare::definition().schema, SchemaPolicy::Evolve);
+}
+
+#[test]
+fn partition_options_become_the_assets_partitions() {
+    use pluginlake::io::{Partitions, Window};
+    assert_eq!(
+        by_value::definition().partitions,
+        Some(Partitions::values("v", ["1", "2"]))
+    );
+    assert_eq!(
+        by_month::definition().partitions,
+        Some(Partitions::time_window("v", Window::Monthly, "2024-01").unwrap())
+    );
+    assert_eq!(
+        by_day::definition().partitions,
+        Some(Partitions::time_window("v", Window::Daily, "2024-01-01").unwrap())
+    );
+    assert_eq!(bare::definition().partitions, None);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_append_asset_adds_its_rows_on_every_run() {
     let dir = tempfile::tempdir().unwrap();
@@ -301,7 +364,7 @@ async fn every_option_materializes() {
         .await
         .unwrap();
     assert!(result.success(), "{result:#?}");
-    assert_eq!(result.assets.len(), 18);
+    assert_eq!(result.assets.len(), 23);
     assert_eq!(
         result.assets.iter().map(|a| a.checks.len()).sum::<usize>(),
         3

@@ -177,8 +177,13 @@ fn replacing_with_the_same_or_new_columns_keeps_every_snapshot_readable() {
     let first = lake.store("t", frame(3, 1)).unwrap(); // created
     let second = lake.store("t", frame(5, 2)).unwrap(); // same columns: emptied and refilled
     let third = lake
-        .store("t", df!["id" => ["x"], "extra" => [true]].unwrap())
-        .unwrap(); // re-created
+        .store_with(
+            "t",
+            df!["id" => [7i64], "extra" => [true]].unwrap(),
+            &pluginlake::WriteOptions::default()
+                .with_schema(pluginlake::io::SchemaPolicy::EvolveDropMissing),
+        )
+        .unwrap(); // columns added and dropped
     let at = |m: &pluginlake::Materialization| -> DataFrame {
         lake.load_with(
             "t",

@@ -45,20 +45,21 @@ fn append_creates_the_table_then_adds_rows_one_snapshot_each() {
 }
 
 #[test]
-fn appending_other_columns_is_an_error_that_names_both_and_commits_nothing() {
+fn appending_other_columns_to_a_frozen_schema_is_an_error_that_names_them_and_commits_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let lake = common::lake_in(dir.path());
     lake.store_with("log", people(&[1], &["a"]), &with(WriteMode::Append))
         .unwrap();
     let before = common::snapshot_count(&lake);
     let other = df!["id" => [2i64], "age" => [40i32]].unwrap();
-    let err = lake
-        .store_with("log", other, &with(WriteMode::Append))
-        .unwrap_err();
+    let frozen = with(WriteMode::Append).with_schema(pluginlake::io::SchemaPolicy::Freeze);
+    let err = lake.store_with("log", other, &frozen).unwrap_err();
     assert!(err.is_user_error());
     let msg = err.to_string();
     assert!(
-        msg.contains("main.log") && msg.contains("name VARCHAR") && msg.contains("age INTEGER"),
+        msg.contains("main.log")
+            && msg.contains("adds column \"age\" INTEGER")
+            && msg.contains("lacks column \"name\" VARCHAR"),
         "{msg}"
     );
     assert_eq!(common::snapshot_count(&lake), before);
@@ -201,7 +202,7 @@ fn appending_nested_columns_compares_them_exactly() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("tags BIGINT[]") && err.contains("tags VARCHAR"),
+        err.contains("column \"tags\" is BIGINT[] in the table but VARCHAR in the new data"),
         "{err}"
     );
 }

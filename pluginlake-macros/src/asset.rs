@@ -5,7 +5,7 @@ use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{Item, ItemFn};
 
-use crate::options::AssetOptions;
+use crate::options::{AssetOptions, PartitionKind};
 use crate::params::{self, as_asset};
 
 pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
@@ -97,6 +97,35 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             _ => quote!(.with_write_mode(::pluginlake::WriteMode::Replace)),
         })
     };
+    let schema = options.schema.as_ref().map(|s| {
+        let variant = match s.value().as_str() {
+            "freeze" => quote!(Freeze),
+            "evolve_drop_missing" => quote!(EvolveDropMissing),
+            _ => quote!(Evolve),
+        };
+        quote!(.with_schema(::pluginlake::io::SchemaPolicy::#variant))
+    });
+    let partitions = options.partitions.as_ref().map(|p| {
+        let column = &p.column;
+        match &p.kind {
+            PartitionKind::Values(values) => quote! {
+                .with_partitions(::pluginlake::io::Partitions::values(#column, [#(#values),*]))
+            },
+            PartitionKind::Window(window, start) => {
+                let variant = match window.to_string().as_str() {
+                    "hourly" => quote!(Hourly),
+                    "monthly" => quote!(Monthly),
+                    _ => quote!(Daily),
+                };
+                quote! {
+                    .with_partitions(
+                        ::pluginlake::io::Partitions::time_window(#column, ::pluginlake::io::Window::#variant, #start)
+                            .expect("the partition start was checked by #[asset]"),
+                    )
+                }
+            }
+        }
+    });
     let ret = params::return_type(&func.sig);
     let output = quote_spanned!(ret.span()=> <#ret as ::pluginlake::graph::AssetOutput>::Value);
     let vis = &func.vis;
@@ -127,6 +156,8 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
                 })
                 #retry
                 #mode
+                #schema
+                #partitions
             }
         }
 

@@ -25,6 +25,22 @@ pub struct AssetOptions {
     pub mode: Option<LitStr>,
     /// `merge_on = ["id"]`: merge (upsert) on these key columns.
     pub merge_on: Vec<String>,
+    /// `schema = "evolve" | "evolve_drop_missing" | "freeze"`.
+    pub schema: Option<LitStr>,
+    /// `partitions(column = "region", values = [..])` or `partitions(column = "day", daily = "2024-01-01")`.
+    pub partitions: Option<Partitioning>,
+}
+
+/// The partitions of an asset.
+pub struct Partitioning {
+    pub column: LitStr,
+    pub kind: PartitionKind,
+}
+
+/// Static values, or a time window (`hourly`, `daily`, `monthly`) and its first key.
+pub enum PartitionKind {
+    Values(Vec<LitStr>),
+    Window(syn::Ident, LitStr),
 }
 
 /// `retry(max_attempts = 3, backoff_ms = 200)`.
@@ -42,7 +58,7 @@ pub struct CheckOptions {
 }
 
 const ASSET_OPTIONS: &str = "key_prefix, name, group, description, code_version, metadata(...), \
-     deps(...), ins(...), retry(...), mode, merge_on";
+     deps(...), ins(...), retry(...), mode, merge_on, schema, partitions(...)";
 const CHECK_OPTIONS: &str = "asset, blocking, name, description";
 
 /// The options with their names, each at most once (else an error at the repeat).
@@ -159,6 +175,20 @@ impl AssetOptions {
                         ));
                     }
                 }
+                "schema" => {
+                    let lit = string(&meta)?;
+                    if !matches!(
+                        lit.value().as_str(),
+                        "evolve" | "evolve_drop_missing" | "freeze"
+                    ) {
+                        return Err(syn::Error::new(
+                            lit.span(),
+                            "schema is \"evolve\" (the default: add columns, widen types, keep missing columns), \"evolve_drop_missing\" or \"freeze\"",
+                        ));
+                    }
+                    o.schema = Some(lit);
+                }
+                "partitions" => o.partitions = Some(partitions(&meta)?),
                 _ => {
                     return Err(syn::Error::new(
                         meta.path().span(),
@@ -415,4 +445,108 @@ fn retry(meta: &Meta) -> syn::Result<Retry> {
         max_attempts,
         backoff_ms,
     })
+}
+
+const PARTITIONS_USAGE: &str = "expected `partitions(column = \"region\", values = [\"north\", \"south\"])` \
+     or `partitions(column = \"day\", daily = \"2024-01-01\")` (or hourly = \"2024-01-01T00\", monthly = \"2024-01\")";
+
+fn partitions(meta: &Meta) -> syn::Result<Partitioning> {
+    let mut column = None;
+    let mut kind = None;
+    for nv in name_values(meta)? {
+        let name = nv
+            .path
+            .get_ident()
+            .cloned()
+            .ok_or_else(|| syn::Error::new(nv.path.span(), PARTITIONS_USAGE))?;
+        let lit_str = |e: &Expr| match e {
+            Expr::Lit(ExprLit {
+                lit: Lit::Str(s), ..
+            }) => Ok(s.clone()),
+            other => Err(syn::Error::new(other.span(), "expected a string literal")),
+        };
+        let duplicate = kind.is_some();
+        match name.to_string().as_str() {
+            "column" => column = Some(lit_str(&nv.value)?),
+            "values" => {
+                let Expr::Array(arr) = &nv.value else {
+                    return Err(syn::Error::new(nv.value.span(), PARTITIONS_USAGE));
+                };
+                let values: Vec<LitStr> =
+                    arr.elems.iter().map(lit_str).collect::<syn::Result<_>>()?;
+                if values.is_empty() {
+                    return Err(syn::Error::new(
+                        arr.span(),
+                        "list at least one partition value",
+                    ));
+                }
+                kind = Some(PartitionKind::Values(values));
+            }
+            "hourly" | "daily" | "monthly" => {
+                let start = lit_str(&nv.value)?;
+                window_start(&name.to_string(), &start)?;
+                kind = Some(PartitionKind::Window(name.clone(), start));
+            }
+            _ => return Err(syn::Error::new(name.span(), PARTITIONS_USAGE)),
+        }
+        if duplicate && name != "column" {
+            return Err(syn::Error::new(
+                name.span(),
+                "give one of values, hourly, daily, monthly",
+            ));
+        }
+    }
+    match (column, kind) {
+        (Some(column), Some(kind)) => Ok(Partitioning { column, kind }),
+        _ => Err(syn::Error::new(meta.span(), PARTITIONS_USAGE)),
+    }
+}
+
+/// The first key of a time window, checked as the library parses it.
+fn window_start(window: &str, start: &LitStr) -> syn::Result<()> {
+    let v = start.value();
+    let (date, hour) = match window {
+        "hourly" => match v.split_once('T') {
+            Some((d, h)) => (d.to_owned(), Some(h.to_owned())),
+            None => (v.clone(), None),
+        },
+        "monthly" => (format!("{v}-01"), None),
+        _ => (v.clone(), None),
+    };
+    let format = match window {
+        "hourly" => "YYYY-MM-DDTHH",
+        "monthly" => "YYYY-MM",
+        _ => "YYYY-MM-DD",
+    };
+    let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+    let parts: Vec<&str> = date.split('-').collect();
+    let valid_date = date.len() == 10 && parts.len() == 3 && parts.iter().all(|p| digits(p)) && {
+        let (y, m, d): (u32, u32, u32) = (
+            parts[0].parse().unwrap_or(0),
+            parts[1].parse().unwrap_or(0),
+            parts[2].parse().unwrap_or(0),
+        );
+        let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+        let days = match m {
+            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+            4 | 6 | 9 | 11 => 30,
+            2 if leap => 29,
+            2 => 28,
+            _ => 0,
+        };
+        (1..=days).contains(&d)
+    };
+    let valid_hour = match (window, hour) {
+        ("hourly", Some(h)) => h.len() == 2 && digits(&h) && h.parse::<u32>().is_ok_and(|h| h < 24),
+        ("hourly", None) => false,
+        _ => true,
+    };
+    if valid_date && valid_hour {
+        Ok(())
+    } else {
+        Err(syn::Error::new(
+            start.span(),
+            format!("{v:?} is not a valid {window} partition start; expected {format}"),
+        ))
+    }
 }

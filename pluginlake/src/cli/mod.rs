@@ -68,6 +68,9 @@ enum Command {
         /// The run id (default: a new UUIDv7).
         #[arg(long)]
         run_id: Option<String>,
+        /// The partition of the partitioned assets to materialize (`2024-01-31`, `north`).
+        #[arg(long)]
+        partition: Option<String>,
     },
     /// List recent runs, as recorded in the lake's snapshots.
     Runs {
@@ -200,6 +203,7 @@ where
             selection,
             concurrency,
             run_id,
+            partition,
         } => {
             let selection: Selection = selection.parse()?;
             // Fail on a bad selection before opening the lake.
@@ -211,6 +215,9 @@ where
             }
             if let Some(id) = run_id {
                 options = options.with_run_id(id);
+            }
+            if let Some(key) = partition {
+                options = options.with_partition(key);
             }
             let result = defs.materialize(&lake, &selection, &options).await?;
             summary(&result, out)?;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::{AssetContext, AssetSpec};
 use crate::error::{BoxError, Result};
-use crate::io::{Materialization, TypeHandler, WriteMode};
+use crate::io::{Materialization, Partitions, SchemaPolicy, TypeHandler, WriteMode};
 use crate::lake::key::AssetKey;
 
 /// A boxed, sendable future (what asset and check definitions return).
@@ -117,6 +117,10 @@ pub struct AssetDef {
     pub retry: RetryPolicy,
     /// How its output is written (replace, append, merge).
     pub write_mode: WriteMode,
+    /// What its writes may do to the table's columns (evolve, freeze).
+    pub schema: SchemaPolicy,
+    /// How its table is partitioned, if it is.
+    pub partitions: Option<Partitions>,
     compute: Option<Compute>,
 }
 
@@ -133,6 +137,8 @@ impl AssetDef {
             spec,
             retry: RetryPolicy::none(),
             write_mode: WriteMode::Replace,
+            schema: SchemaPolicy::default(),
+            partitions: None,
             compute: Some(Arc::new(move |ctx| Box::pin(compute(ctx)))),
         }
     }
@@ -144,6 +150,8 @@ impl AssetDef {
             spec,
             retry: RetryPolicy::none(),
             write_mode: WriteMode::Replace,
+            schema: SchemaPolicy::default(),
+            partitions: None,
             compute: None,
         }
     }
@@ -157,6 +165,18 @@ impl AssetDef {
     /// Set how the output is written.
     pub fn with_write_mode(mut self, mode: WriteMode) -> Self {
         self.write_mode = mode;
+        self
+    }
+
+    /// Set what writes may do to the table's columns.
+    pub fn with_schema(mut self, schema: SchemaPolicy) -> Self {
+        self.schema = schema;
+        self
+    }
+
+    /// Partition the asset's table.
+    pub fn with_partitions(mut self, partitions: Partitions) -> Self {
+        self.partitions = Some(partitions);
         self
     }
 
@@ -189,6 +209,8 @@ impl fmt::Debug for AssetDef {
             .field("spec", &self.spec)
             .field("retry", &self.retry)
             .field("write_mode", &self.write_mode)
+            .field("schema", &self.schema)
+            .field("partitions", &self.partitions)
             .field("materializable", &self.is_materializable())
             .finish()
     }

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use super::asset::AssetOutput;
 use super::check::{CheckOutput, CheckResult};
 use crate::error::{BoxError, Error, Result};
-use crate::io::{LoadFrom, LoadOptions, Materialization, TypeHandler, WriteMode, WriteOptions};
+use crate::io::{
+    LoadFrom, LoadOptions, Materialization, PartitionFilter, TypeHandler, WriteOptions,
+};
 use crate::lake::key::AssetKey;
 use crate::lake::Lake;
 
@@ -39,25 +41,42 @@ struct Inner {
     attempt: u32,
     lake: Lake,
     span: tracing::Span,
-    /// Snapshots this run committed for upstream assets: inputs are read as of these.
-    pinned: Vec<(AssetKey, i64)>,
+    /// How each upstream is read.
+    inputs: Vec<InputPin>,
     /// How the asset's output is written.
-    mode: WriteMode,
+    output: WriteOptions,
+}
+
+/// How an asset reads one upstream in a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputPin {
+    /// The upstream asset.
+    pub key: AssetKey,
+    /// The snapshot this run committed for it (default: the latest).
+    pub snapshot: Option<i64>,
+    /// Only these partitions of it (a partitioned asset reads the same partition of an upstream
+    /// partitioned alike).
+    pub filter: Option<PartitionFilter>,
 }
 
 impl AssetContext {
-    /// A context for `key` in run `run_id`. Inputs whose key is in `pinned` are read as of that
-    /// snapshot; others at the latest snapshot. The output is written in `mode`.
+    /// A context for `key` in run `run_id`. Upstreams listed in `inputs` are read as pinned
+    /// there; others whole, at the latest snapshot. The output is written with `output` (mode,
+    /// schema policy, partitions, partition; the run id is the context's).
     pub fn new(
         lake: Lake,
         run_id: impl Into<String>,
         key: AssetKey,
         attempt: u32,
-        pinned: Vec<(AssetKey, i64)>,
-        mode: WriteMode,
+        inputs: Vec<InputPin>,
+        output: WriteOptions,
     ) -> Self {
         let run_id = run_id.into();
         let span = tracing::info_span!("asset", asset = %key, run_id = %run_id, attempt);
+        let output = WriteOptions {
+            run_id: Some(run_id.clone()),
+            ..output
+        };
         AssetContext {
             inner: Arc::new(Inner {
                 run_id,
@@ -65,8 +84,8 @@ impl AssetContext {
                 attempt,
                 lake,
                 span,
-                pinned,
-                mode,
+                inputs,
+                output,
             }),
         }
     }
@@ -86,6 +105,11 @@ impl AssetContext {
         self.inner.attempt
     }
 
+    /// The partition this run materializes, for a partitioned asset.
+    pub fn partition_key(&self) -> Option<&str> {
+        self.inner.output.partition.as_deref()
+    }
+
     /// The lake, for reading tables the graph does not own.
     pub fn lake(&self) -> &Lake {
         &self.inner.lake
@@ -97,20 +121,17 @@ impl AssetContext {
     }
 
     /// Load the upstream asset `upstream` as a `T`, through `T`'s handler from DuckLake: as of
-    /// the snapshot this run committed for it, else the latest. `U` is the type the upstream
-    /// stores; the bound `T: LoadFrom<U>` is what makes an unloadable input a compile error.
+    /// the snapshot this run committed for it, else the latest; only this run's partition of it
+    /// when both are partitioned alike. `U` is the type the upstream stores; the bound
+    /// `T: LoadFrom<U>` is what makes an unloadable input a compile error.
     pub async fn load_input<T, U>(&self, upstream: AssetKey) -> Result<T>
     where
         T: TypeHandler + LoadFrom<U>,
     {
-        let snapshot = self
-            .inner
-            .pinned
-            .iter()
-            .find(|(k, _)| *k == upstream)
-            .map(|&(_, s)| s);
+        let pin = self.inner.inputs.iter().find(|p| p.key == upstream);
         let options = LoadOptions {
-            snapshot,
+            snapshot: pin.and_then(|p| p.snapshot),
+            filter: pin.and_then(|p| p.filter.clone()),
             ..LoadOptions::default()
         };
         self.inner
@@ -124,17 +145,14 @@ impl AssetContext {
             })
     }
 
-    /// Store what the asset function returned, in the asset's write mode: one DuckLake snapshot
-    /// tagged with the run id and key; an `Err` the function returned becomes [`Error::Asset`].
+    /// Store what the asset function returned, with the asset's write options (mode, schema
+    /// policy, this run's partition): one DuckLake snapshot tagged with the run id and key; an
+    /// `Err` the function returned becomes [`Error::Asset`].
     pub async fn store_output<O: AssetOutput>(&self, output: O) -> Result<Materialization> {
         let value = output.into_value().map_err(|e| self.failed(e))?;
         self.inner
             .lake
-            .store_async(
-                self.inner.key.clone(),
-                value,
-                WriteOptions::run(self.inner.run_id.clone()).with_mode(self.inner.mode.clone()),
-            )
+            .store_async(self.inner.key.clone(), value, self.inner.output.clone())
             .await
     }
 

@@ -20,7 +20,7 @@ pub use check::{
     registered_checks, Check, CheckDef, CheckOutput, CheckRegistration, CheckResult, CheckSpec,
     Severity,
 };
-pub use context::AssetContext;
+pub use context::{AssetContext, InputPin};
 pub use definitions::{Definitions, GraphError};
 pub use selection::{Selection, SelectionError};
 

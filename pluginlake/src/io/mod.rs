@@ -8,13 +8,20 @@
 
 pub mod convert;
 mod dataframe;
+pub(crate) mod evolve;
+pub mod files;
 pub mod json;
 mod parquet;
+pub(crate) mod partition;
 mod read;
 mod record_batch;
 pub mod rows;
 mod write;
 pub mod xml;
+
+pub use evolve::SchemaPolicy;
+pub use files::{CsvFile, ParquetFile, ParquetFiles};
+pub use partition::{PartitionFilter, PartitionKind, Partitions, Window};
 
 use std::time::Duration;
 
@@ -89,6 +96,10 @@ impl<T: Tabular, U: Tabular> LoadFrom<U> for T {}
 pub(crate) enum Staged {
     Frame(DataFrame),
     Batches(SchemaRef, Vec<RecordBatch>),
+    /// Files DuckDB reads and copies into the table.
+    Scan(files::Scan),
+    /// Parquet files registered as the table's data files, without copying.
+    Register(Vec<std::path::PathBuf>),
 }
 
 /// Where a [`TypeHandler`] puts the data of the value being stored.
@@ -127,6 +138,14 @@ impl TableSink {
             });
         }
         self.put(Staged::Batches(schema, batches))
+    }
+
+    pub(crate) fn put_scan(&mut self, scan: files::Scan) -> Result<()> {
+        self.put(Staged::Scan(scan))
+    }
+
+    pub(crate) fn put_registration(&mut self, files: Vec<std::path::PathBuf>) -> Result<()> {
+        self.put(Staged::Register(files))
     }
 
     fn put(&mut self, staged: Staged) -> Result<()> {
@@ -208,6 +227,13 @@ pub struct WriteOptions {
     pub run_id: Option<String>,
     /// Replace (default), append or merge.
     pub mode: WriteMode,
+    /// What the write may do to the table's columns (default: evolve).
+    pub schema: SchemaPolicy,
+    /// How the table is partitioned (kept across replaces).
+    pub partitions: Option<Partitions>,
+    /// The one partition this write replaces (appends to, merges into); the new rows must all
+    /// belong to it. Needs `partitions`.
+    pub partition: Option<String>,
 }
 
 impl WriteOptions {
@@ -224,6 +250,24 @@ impl WriteOptions {
         self.mode = mode;
         self
     }
+
+    /// Write under a schema policy.
+    pub fn with_schema(mut self, schema: SchemaPolicy) -> Self {
+        self.schema = schema;
+        self
+    }
+
+    /// The table is partitioned so.
+    pub fn partitioned(mut self, partitions: Partitions) -> Self {
+        self.partitions = Some(partitions);
+        self
+    }
+
+    /// Write only the partition `key`.
+    pub fn for_partition(mut self, key: impl Into<String>) -> Self {
+        self.partition = Some(key.into());
+        self
+    }
 }
 
 /// What to read.
@@ -233,6 +277,8 @@ pub struct LoadOptions {
     pub columns: Option<Vec<String>>,
     /// The table as of this snapshot (DuckLake time travel; default: the latest).
     pub snapshot: Option<i64>,
+    /// Only the rows of these partitions (default: all).
+    pub filter: Option<PartitionFilter>,
 }
 
 impl LoadOptions {
@@ -251,6 +297,13 @@ impl LoadOptions {
         self.snapshot = Some(snapshot);
         self
     }
+
+    /// Read only the rows of a partition or a range of partitions
+    /// ([`Partitions::key_of`], [`Partitions::range`]).
+    pub fn filter(mut self, filter: PartitionFilter) -> Self {
+        self.filter = Some(filter);
+        self
+    }
 }
 
 /// How the data reached DuckLake.
@@ -263,6 +316,9 @@ pub enum WritePath {
     /// Written as Parquet by pluginlake's parallel writer into the data path and registered with
     /// `ducklake_add_data_files` (large frames).
     Parquet,
+    /// Existing Parquet files registered with `ducklake_add_data_files`, without copying
+    /// ([`ParquetFiles`]).
+    Registered,
 }
 
 /// What one write did: the materialization metadata.

@@ -35,6 +35,7 @@ pub(crate) fn read_table(
         table,
         options.columns.as_deref(),
         options.snapshot,
+        options.filter.as_ref(),
     );
     let what = || match options.snapshot {
         Some(s) => format!("reading {table} at snapshot {s}"),

@@ -10,8 +10,8 @@ use super::{
     AssetOutcome, AssetStatus, CheckOutcome, EventSink, MaterializeOptions, RunEvent, RunResult,
 };
 use crate::error::{Error, Result};
-use crate::graph::{AssetContext, CheckResult, Definitions, Selection};
-use crate::io::{Materialization, WriteMode};
+use crate::graph::{AssetContext, AssetDef, CheckResult, Definitions, InputPin, Selection};
+use crate::io::{Materialization, PartitionFilter, WriteOptions};
 use crate::lake::key::AssetKey;
 use crate::lake::Lake;
 
@@ -36,6 +36,18 @@ pub(super) async fn execute(
         .filter(|&i| defs.at(i).is_materializable())
         .collect();
     let pos_of: HashMap<usize, Pos> = plan.iter().enumerate().map(|(p, &i)| (i, p)).collect();
+    // The run's partition of every partitioned asset, checked before anything runs.
+    let mut filters: HashMap<usize, PartitionFilter> = HashMap::new();
+    if let Some(key) = &options.partition {
+        for &i in &plan {
+            if let Some(partitions) = &defs.at(i).partitions {
+                let filter = partitions
+                    .key_of(key)
+                    .map_err(|e| Error::Config(format!("asset {}: {e}", defs.at(i).key())))?;
+                filters.insert(i, filter);
+            }
+        }
+    }
     let emit = Emitter(options.on_event.clone());
     emit.send(|| RunEvent::RunStarted {
         run_id: run_id.clone(),
@@ -62,17 +74,27 @@ pub(super) async fn execute(
         while running.len() < limit {
             let Some(p) = ready.pop_front() else { break };
             let i = plan[p];
-            let pinned = defs
+            let def = defs.at(i);
+            let inputs = defs
                 .upstream_at(i)
                 .iter()
-                .filter_map(|u| snapshots.get(u).map(|&s| (defs.at(*u).key().clone(), s)))
+                .map(|&u| InputPin {
+                    key: defs.at(u).key().clone(),
+                    snapshot: snapshots.get(&u).copied(),
+                    filter: same_partitions(def, defs.at(u), options.partition.as_deref()),
+                })
                 .collect();
             let job = AssetJob {
-                def: defs.at(i).clone(),
+                def: def.clone(),
                 checks: defs.checks_at(i).to_vec(),
                 lake: lake.clone(),
                 run_id: run_id.clone(),
-                pinned,
+                inputs,
+                filter: filters.get(&i).cloned(),
+                partition: filters
+                    .contains_key(&i)
+                    .then(|| options.partition.clone())
+                    .flatten(),
                 emit: emit.clone(),
             };
             running.spawn(async move { (p, job.run().await) });
@@ -175,11 +197,35 @@ struct AssetJob {
     checks: Vec<crate::graph::CheckDef>,
     lake: Lake,
     run_id: String,
-    pinned: Vec<(AssetKey, i64)>,
+    /// How each upstream is read.
+    inputs: Vec<InputPin>,
+    /// The run's partition of this asset, if it is partitioned and the run has one.
+    filter: Option<PartitionFilter>,
+    partition: Option<String>,
     emit: Emitter,
 }
 
+/// The partition of upstream `u` that `def` reads in a run of partition `key`: the same one
+/// when both are partitioned alike, else the whole table.
+fn same_partitions(def: &AssetDef, u: &AssetDef, key: Option<&str>) -> Option<PartitionFilter> {
+    match (&def.partitions, &u.partitions, key) {
+        (Some(a), Some(b), Some(key)) if a == b => b.key_of(key).ok(),
+        _ => None,
+    }
+}
+
 impl AssetJob {
+    /// How the asset's output is written.
+    fn output(&self) -> WriteOptions {
+        WriteOptions {
+            run_id: Some(self.run_id.clone()),
+            mode: self.def.write_mode.clone(),
+            schema: self.def.schema,
+            partitions: self.def.partitions.clone(),
+            partition: self.partition.clone(),
+        }
+    }
+
     async fn run(self) -> AssetOutcome {
         let started = Instant::now();
         let key = self.def.key().clone();
@@ -195,8 +241,8 @@ impl AssetJob {
                 self.run_id.clone(),
                 key.clone(),
                 attempt,
-                self.pinned.clone(),
-                self.def.write_mode.clone(),
+                self.inputs.clone(),
+                self.output(),
             );
             match self.attempt(&ctx).await {
                 Ok(m) => {
@@ -266,8 +312,12 @@ impl AssetJob {
                 self.run_id.clone(),
                 key.clone(),
                 1,
-                vec![(key.clone(), snapshot)],
-                WriteMode::Replace,
+                vec![InputPin {
+                    key: key.clone(),
+                    snapshot: Some(snapshot),
+                    filter: self.filter.clone(),
+                }],
+                WriteOptions::default(),
             );
             let future = check.evaluate(ctx.clone()).instrument(ctx.span().clone());
             let result = tokio::spawn(future)

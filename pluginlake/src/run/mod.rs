@@ -100,6 +100,9 @@ pub struct MaterializeOptions {
     pub run_id: Option<String>,
     /// Where events go.
     pub on_event: Option<EventSink>,
+    /// The partition to materialize of every partitioned asset in the selection (assets that
+    /// are not partitioned are materialized whole).
+    pub partition: Option<String>,
 }
 
 impl Default for MaterializeOptions {
@@ -108,6 +111,7 @@ impl Default for MaterializeOptions {
             concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             run_id: None,
             on_event: None,
+            partition: None,
         }
     }
 }
@@ -116,6 +120,12 @@ impl MaterializeOptions {
     /// Run at most `n` assets at once (at least 1).
     pub fn with_concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
+        self
+    }
+
+    /// Materialize partition `key` of the partitioned assets.
+    pub fn with_partition(mut self, key: impl Into<String>) -> Self {
+        self.partition = Some(key.into());
         self
     }
 

@@ -10,6 +10,10 @@ use std::path::Path;
 use arrow::datatypes::{DataType, Field, TimeUnit};
 
 use crate::error::{Error, Result};
+use crate::io::partition::PartitionFilter;
+
+mod write;
+pub use write::*;
 
 /// Longest identifier accepted (PostgreSQL's limit, so every catalog backend can hold it).
 pub const MAX_IDENT_LEN: usize = 63;
@@ -511,12 +515,13 @@ pub fn table_exists(catalog: &Ident) -> String {
     )
 }
 
-/// `SELECT cols FROM table [AT (VERSION => n)]`
+/// `SELECT cols FROM table [AT (VERSION => n)] [WHERE <partition>]`
 pub fn select(
     catalog: &Ident,
     table: &TableRef,
     columns: Option<&[String]>,
     snapshot: Option<i64>,
+    filter: Option<&PartitionFilter>,
 ) -> String {
     let cols = match columns {
         Some(cols) => cols
@@ -529,7 +534,13 @@ pub fn select(
     let at = snapshot
         .map(|s| format!(" AT (VERSION => {s})"))
         .unwrap_or_default();
-    format!("SELECT {cols} FROM {}{at}", table.qualified(catalog))
+    let filter = filter
+        .map(|f| format!(" WHERE {}", partition_predicate(f)))
+        .unwrap_or_default();
+    format!(
+        "SELECT {cols} FROM {}{at}{filter}",
+        table.qualified(catalog)
+    )
 }
 
 /// `INSTALL 'path'` (from a local extension file).

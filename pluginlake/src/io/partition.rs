@@ -1,0 +1,360 @@
+//! Partitions: an asset's table split by the values of one column, static (a fixed list of
+//! values) or time windows (hours, days, months from a start).
+//!
+//! Materializing one partition replaces exactly that partition's rows in one DuckLake snapshot
+//! (the delete and the insert commit together, so readers never see the partition empty). The
+//! table is partitioned in DuckLake (`SET PARTITIONED BY`: the column, or `year/month/day/hour` of
+//! it for time windows), so reads of one partition prune the other partitions' files.
+//!
+//! ```
+//! use pluginlake::io::{LoadOptions, Partitions, Window, WriteOptions};
+//!
+//! let regions = Partitions::values("region", ["north", "south", "east"]);
+//! let days = Partitions::time_window("visit_date", Window::Daily, "2024-01-01").unwrap();
+//! assert_eq!(days.key_of("2024-01-03").unwrap().to_string(), "visit_date 2024-01-03");
+//!
+//! // Write the "south" partition; read two days.
+//! let write = WriteOptions::default().partitioned(regions).for_partition("south");
+//! let read = LoadOptions::default().filter(days.range("2024-01-02", "2024-01-03").unwrap());
+//! # let _ = (write, read);
+//! ```
+
+use std::fmt;
+
+use chrono::{Datelike, Duration, Months, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// How an asset's table is partitioned.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Partitions {
+    column: String,
+    kind: PartitionKind,
+}
+
+/// Static values or time windows.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartitionKind {
+    /// One partition per listed value of the column.
+    Values(Vec<String>),
+    /// One partition per time window of the column (a DATE or TIMESTAMP), from `start`.
+    TimeWindow {
+        /// Hours, days or months.
+        window: Window,
+        /// The start of the first window.
+        start: NaiveDateTime,
+    },
+}
+
+/// The length of a time-window partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Window {
+    /// Keys `2024-01-31T05` (the column must be a TIMESTAMP).
+    Hourly,
+    /// Keys `2024-01-31`.
+    Daily,
+    /// Keys `2024-01`.
+    Monthly,
+}
+
+impl Window {
+    fn format(self) -> &'static str {
+        match self {
+            Window::Hourly => "%Y-%m-%dT%H",
+            Window::Daily => "%Y-%m-%d",
+            Window::Monthly => "%Y-%m",
+        }
+    }
+
+    fn parse(self, key: &str) -> Option<NaiveDateTime> {
+        match self {
+            Window::Hourly => {
+                let (date, hour) = key.split_once('T')?;
+                let hour: u32 = hour.parse().ok().filter(|_| hour.len() == 2)?;
+                Some(parse_date(date)?.and_time(NaiveTime::from_hms_opt(hour, 0, 0)?))
+            }
+            Window::Daily => Some(parse_date(key)?.and_time(NaiveTime::MIN)),
+            Window::Monthly => Some(parse_date(&format!("{key}-01"))?.and_time(NaiveTime::MIN)),
+        }
+    }
+
+    fn next(self, t: NaiveDateTime) -> NaiveDateTime {
+        match self {
+            Window::Hourly => t + Duration::hours(1),
+            Window::Daily => t + Duration::days(1),
+            Window::Monthly => t + Months::new(1),
+        }
+    }
+
+    /// The start of the window holding `t`.
+    fn floor(self, t: NaiveDateTime) -> NaiveDateTime {
+        let day = t.date();
+        match self {
+            Window::Hourly => day.and_time(NaiveTime::from_hms_opt(t.hour(), 0, 0).expect("valid")),
+            Window::Daily => day.and_time(NaiveTime::MIN),
+            Window::Monthly => day.with_day(1).expect("day 1").and_time(NaiveTime::MIN),
+        }
+    }
+
+    /// A bound as a SQL-castable literal: a date for days and months (so DATE columns compare
+    /// without a cast), a timestamp for hours.
+    fn literal(self, t: NaiveDateTime) -> String {
+        match self {
+            Window::Hourly => t.format("%Y-%m-%d %H:%M:%S").to_string(),
+            Window::Daily | Window::Monthly => t.format("%Y-%m-%d").to_string(),
+        }
+    }
+
+    /// DuckLake partition transforms of the column for this window.
+    fn transforms(self) -> &'static [&'static str] {
+        match self {
+            Window::Hourly => &["year", "month", "day", "hour"],
+            Window::Daily => &["year", "month", "day"],
+            Window::Monthly => &["year", "month"],
+        }
+    }
+}
+
+/// `YYYY-MM-DD`, strictly.
+fn parse_date(s: &str) -> Option<NaiveDate> {
+    (s.len() == 10)
+        .then(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+        .flatten()
+}
+
+impl Partitions {
+    /// One partition per value of `column` (static partitions).
+    pub fn values<I, S>(column: impl Into<String>, values: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Partitions {
+            column: column.into(),
+            kind: PartitionKind::Values(values.into_iter().map(Into::into).collect()),
+        }
+    }
+
+    /// One partition per `window` of `column`, the first starting at `start` (a key of the
+    /// window: `2024-01-01T00`, `2024-01-01` or `2024-01`).
+    pub fn time_window(column: impl Into<String>, window: Window, start: &str) -> Result<Self> {
+        let start = window.parse(start).ok_or_else(|| {
+            Error::Config(format!(
+                "{start:?} is not a {window:?} partition start (expected the format {})",
+                window.format()
+            ))
+        })?;
+        Ok(Partitions {
+            column: column.into(),
+            kind: PartitionKind::TimeWindow { window, start },
+        })
+    }
+
+    /// The partition column.
+    pub fn column(&self) -> &str {
+        &self.column
+    }
+
+    /// Static values or time windows.
+    pub fn kind(&self) -> &PartitionKind {
+        &self.kind
+    }
+
+    /// Every partition key: the values, or the time windows from the start to the last window
+    /// that has ended.
+    pub fn keys(&self) -> Vec<String> {
+        match &self.kind {
+            PartitionKind::Values(values) => values.clone(),
+            PartitionKind::TimeWindow { window, start } => {
+                let now = Utc::now().naive_utc();
+                let mut keys = Vec::new();
+                let mut t = *start;
+                while window.next(t) <= now {
+                    keys.push(t.format(window.format()).to_string());
+                    t = window.next(t);
+                }
+                keys
+            }
+        }
+    }
+
+    /// The rows of one partition.
+    pub fn key_of(&self, key: &str) -> Result<PartitionFilter> {
+        self.range(key, key)
+    }
+
+    /// The rows of the partitions from `first` to `last`, both included (for static partitions:
+    /// the listed values from `first` to `last`, in declaration order).
+    pub fn range(&self, first: &str, last: &str) -> Result<PartitionFilter> {
+        let label = if first == last {
+            first.to_owned()
+        } else {
+            format!("{first}..={last}")
+        };
+        let bounds = match &self.kind {
+            PartitionKind::Values(values) => {
+                let pos = |k: &str| {
+                    values.iter().position(|v| v == k).ok_or_else(|| {
+                        Error::Config(format!(
+                            "{k:?} is not a partition of column {:?} (partitions: {})",
+                            self.column,
+                            values.join(", ")
+                        ))
+                    })
+                };
+                let (a, b) = (pos(first)?, pos(last)?);
+                if a > b {
+                    return Err(Error::Config(format!(
+                        "partition range {first:?}..={last:?} is reversed"
+                    )));
+                }
+                Bounds::In(values[a..=b].to_vec())
+            }
+            PartitionKind::TimeWindow { window, start } => {
+                let at = |k: &str| {
+                    let t = window.parse(k).ok_or_else(|| {
+                        Error::Config(format!(
+                            "{k:?} is not a {window:?} partition key of column {:?} (expected the \
+                             format {})",
+                            self.column,
+                            window.format()
+                        ))
+                    })?;
+                    if t < *start || window.floor(t) != t {
+                        return Err(Error::Config(format!(
+                            "{k:?} is before the first partition of column {:?} ({})",
+                            self.column,
+                            start.format(window.format())
+                        )));
+                    }
+                    Ok(t)
+                };
+                let (a, b) = (at(first)?, at(last)?);
+                if a > b {
+                    return Err(Error::Config(format!(
+                        "partition range {first:?}..={last:?} is reversed"
+                    )));
+                }
+                Bounds::Between(window.literal(a), window.literal(window.next(b)))
+            }
+        };
+        Ok(PartitionFilter {
+            column: self.column.clone(),
+            bounds,
+            label,
+        })
+    }
+
+    /// The DuckLake partitioning of the table: `(transform, column)` pairs, the transform empty
+    /// for the column itself.
+    pub(crate) fn partitioned_by(&self) -> Vec<(&'static str, &str)> {
+        match &self.kind {
+            PartitionKind::Values(_) => vec![("", &self.column)],
+            PartitionKind::TimeWindow { window, .. } => window
+                .transforms()
+                .iter()
+                .map(|t| (*t, self.column.as_str()))
+                .collect(),
+        }
+    }
+}
+
+/// Rows of one partition or of a range of partitions (for [`LoadOptions::filter`](super::LoadOptions::filter)
+/// and for the rows a partition write replaces).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PartitionFilter {
+    column: String,
+    bounds: Bounds,
+    label: String,
+}
+
+/// Which values of the column.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub(crate) enum Bounds {
+    /// One of these values.
+    In(Vec<String>),
+    /// From the first (included) to the second (excluded).
+    Between(String, String),
+}
+
+impl PartitionFilter {
+    /// The partition column.
+    pub fn column(&self) -> &str {
+        &self.column
+    }
+
+    pub(crate) fn bounds(&self) -> &Bounds {
+        &self.bounds
+    }
+}
+
+impl fmt::Display for PartitionFilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.column, self.label)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn daily_key_covers_one_day() {
+        let p = Partitions::time_window("d", Window::Daily, "2024-01-30").unwrap();
+        assert_eq!(
+            p.key_of("2024-01-31").unwrap().bounds,
+            Bounds::Between("2024-01-31".into(), "2024-02-01".into())
+        );
+    }
+
+    #[test]
+    fn monthly_range_ends_after_the_last_month() {
+        let p = Partitions::time_window("d", Window::Monthly, "2023-11").unwrap();
+        assert_eq!(
+            p.range("2023-12", "2024-02").unwrap().bounds,
+            Bounds::Between("2023-12-01".into(), "2024-03-01".into())
+        );
+    }
+
+    #[test]
+    fn hourly_key_is_a_timestamp_range() {
+        let p = Partitions::time_window("t", Window::Hourly, "2024-01-01T00").unwrap();
+        assert_eq!(
+            p.key_of("2024-01-01T23").unwrap().bounds,
+            Bounds::Between("2024-01-01 23:00:00".into(), "2024-01-02 00:00:00".into())
+        );
+    }
+
+    #[test]
+    fn keys_before_the_start_or_malformed_are_rejected() {
+        let p = Partitions::time_window("d", Window::Daily, "2024-01-10").unwrap();
+        assert!(p.key_of("2024-01-09").is_err());
+        assert!(p.key_of("2024-1-11").is_err());
+        assert!(Partitions::time_window("d", Window::Daily, "yesterday").is_err());
+    }
+
+    #[test]
+    fn static_range_follows_declaration_order() {
+        let p = Partitions::values("r", ["n", "s", "e", "w"]);
+        assert_eq!(
+            p.range("s", "w").unwrap().bounds,
+            Bounds::In(vec!["s".into(), "e".into(), "w".into()])
+        );
+        let err = p.key_of("x").unwrap_err().to_string();
+        assert!(
+            err.contains("\"x\" is not a partition of column \"r\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn daily_keys_stop_at_the_last_complete_day() {
+        let today = Utc::now().date_naive();
+        let start = (today - Duration::days(3)).format("%Y-%m-%d").to_string();
+        let p = Partitions::time_window("d", Window::Daily, &start).unwrap();
+        assert_eq!(p.keys().len(), 3);
+    }
+}

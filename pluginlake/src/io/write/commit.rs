@@ -1,0 +1,319 @@
+//! The transaction of one write: checks that need the table, then evolve, (re)create or empty,
+//! fill and tag, committed as one DuckLake snapshot.
+
+use std::path::{Path, PathBuf};
+
+use arrow::array::RecordBatchIterator;
+use arrow::ffi_stream::FFI_ArrowArrayStream;
+
+use super::{describe, emptied_by_delete, same_columns, Fill, COMMIT_AUTHOR};
+use crate::error::{Context, Error, Result};
+use crate::io::evolve::{self, Evolution, SchemaPolicy};
+use crate::io::partition::{PartitionFilter, Partitions};
+use crate::io::WriteMode;
+use crate::lake::database::RawConnection;
+use crate::lake::sql::{self, ColumnDef, Ident, TableRef};
+
+/// How often a write is tried when its commit fails retryably. DuckLake 1.5.5 fails commits with
+/// "Failed to get path for schema with id ... - schema not found in metadata catalog" spuriously
+/// when a table is replaced while another connection reads it (reproduced with DuckDB's own
+/// Python client); the failed commit changes nothing and the same transaction succeeds when run
+/// again (measured: 8 of 40 replaces under a busy reader needed a second attempt, none a third).
+const COMMIT_RETRIES: usize = 5;
+
+/// DuckLake's spurious failure above, or a conflict that running the transaction again resolves:
+/// two writers creating the same new schema at once (the second attempt finds it created, and
+/// `CREATE SCHEMA IF NOT EXISTS` does nothing).
+fn is_retryable_commit_failure(e: &Error) -> bool {
+    let msg = e.to_string();
+    (msg.contains("Failed to get path for schema with id")
+        && msg.contains("not found in metadata catalog"))
+        || (msg.contains("Transaction conflict") && msg.contains("attempting to create schema"))
+}
+
+/// One write of a table, committed as one DuckLake snapshot.
+pub(super) struct Commit<'a> {
+    pub conn: &'a RawConnection,
+    pub catalog: &'a Ident,
+    /// Where DuckLake's metadata tables are.
+    pub metadata: &'a str,
+    pub table: &'a TableRef,
+    /// The new data's columns.
+    pub columns: &'a [ColumnDef],
+    pub fill: &'a Fill,
+    pub message: &'a str,
+    pub extra_info: &'a str,
+    pub mode: &'a WriteMode,
+    pub schema: SchemaPolicy,
+    /// The table's partitioning, if any.
+    pub partitions: Option<&'a Partitions>,
+    /// The one partition written, if any.
+    pub partition: Option<&'a PartitionFilter>,
+    /// The view the new data is scanned through (Arrow and file fills).
+    pub view: &'a Ident,
+}
+
+impl Commit<'_> {
+    /// Commit, retrying DuckLake's spurious failure. Returns the rows the fill statement
+    /// reported, when it reports them.
+    pub fn run(&self) -> Result<Option<u64>> {
+        let mut attempt = 1;
+        loop {
+            match self.run_once() {
+                Err(e) if attempt < COMMIT_RETRIES && is_retryable_commit_failure(&e) => {
+                    tracing::debug!(table = %self.table, attempt, error = %e, "DuckLake commit failed; retrying");
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn run_once(&self) -> Result<Option<u64>> {
+        // An Arrow stream is registered as a temporary view before the transaction starts (a
+        // DuckDB transaction writes to one database only: the lake), and dropped after it ends.
+        let stream = match self.fill {
+            Fill::Arrow(..) => Some(self.register_stream(self.view)?),
+            _ => None,
+        };
+        let result = self.checked_transaction();
+        if let Some(stream) = stream {
+            let _ = self.conn.execute(&sql::drop_view(self.view));
+            drop(stream);
+        }
+        result
+    }
+
+    fn checked_transaction(&self) -> Result<Option<u64>> {
+        let (conn, catalog, table) = (self.conn, self.catalog, self.table);
+        let run = |sql: &str, what: &str| conn.execute(sql).context(|| format!("{what} {table}"));
+        // Read outside the transaction: a read of the metadata database inside it holds a SQLite
+        // catalog's lock and makes DuckLake's own commit fail with "database is locked". A table
+        // changed by another writer in between makes the commit conflict or the fill fail on the
+        // columns. Writers of one table in this process take turns (`Lake::table_lock`); writers
+        // in other processes must not write the same table at the same instant.
+        let shape = conn
+            .query_text(&sql::table_shape(self.metadata, table))
+            .context(|| format!("reading the columns of {table}"))?;
+        let exists = !shape.is_empty();
+        // The shape settles scalar columns; only what it cannot (nested types, a difference) is
+        // compared through DuckDB.
+        let evolution = if exists && !same_columns(&shape, self.columns) {
+            self.evolution()?
+        } else {
+            Evolution {
+                columns: self.columns.to_vec(),
+                ..Evolution::default()
+            }
+        };
+        if let WriteMode::Merge { keys } = self.mode {
+            self.check_unique_keys(keys)?;
+        }
+        if let Some(filter) = self.partition {
+            self.check_inside(filter)?;
+        }
+        let repartition = match (self.partitions, exists) {
+            (Some(p), true) => self.repartition(p)?,
+            _ => None,
+        };
+        let fill_sql = match (self.fill, self.mode) {
+            (Fill::Files { files, .. }, _) => {
+                let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+                if evolution.fills_subset {
+                    sql::add_data_files_allowing_missing(catalog, table, &paths)?
+                } else {
+                    sql::add_data_files(catalog, table, &paths)?
+                }
+            }
+            (_, WriteMode::Merge { keys }) if exists => {
+                sql::merge_from_view(catalog, table, self.view, keys, self.columns)
+            }
+            _ => sql::insert_columns_from_view(catalog, table, self.view, self.columns),
+        };
+        let evolve = || -> Result<()> {
+            for change in &evolution.changes {
+                run(
+                    &sql::alter_table(catalog, table, change),
+                    "changing the columns of",
+                )?;
+            }
+            Ok(())
+        };
+        let create = || -> Result<()> {
+            run(
+                &sql::create_schema(catalog, table),
+                "creating the schema of",
+            )?;
+            run(
+                &sql::create_or_replace_table(catalog, table, &evolution.columns),
+                "creating",
+            )?;
+            if let Some(p) = self.partitions {
+                run(
+                    &sql::set_partitioned_by(catalog, table, &p.partitioned_by()),
+                    "partitioning",
+                )?;
+            }
+            Ok(())
+        };
+        let transaction = || -> Result<Option<u64>> {
+            run("BEGIN TRANSACTION", "starting the write of")?;
+            match (self.mode, exists, self.partition) {
+                (_, false, _) => create()?,
+                (WriteMode::Replace, true, Some(filter)) => {
+                    evolve()?;
+                    run(
+                        &sql::delete_partition(catalog, table, filter),
+                        "emptying a partition of",
+                    )?;
+                }
+                (WriteMode::Replace, true, None) if emptied_by_delete(&shape) => {
+                    evolve()?;
+                    run(&sql::delete_all(catalog, table), "emptying")?;
+                }
+                (WriteMode::Replace, true, None) => create()?,
+                // Appends and merges add to the existing table.
+                (WriteMode::Append | WriteMode::Merge { .. }, true, _) => evolve()?,
+            }
+            if let Some(sql) = &repartition {
+                run(sql, "partitioning")?;
+            }
+            let reported = conn
+                .query_text(&fill_sql)
+                .context(|| format!("filling {table}"))?;
+            run(
+                &sql::set_commit_message(catalog, COMMIT_AUTHOR, self.message, self.extra_info),
+                "tagging the snapshot of",
+            )?;
+            run("COMMIT", "committing")?;
+            Ok(reported
+                .first()
+                .and_then(|r| r.first().cloned().flatten())
+                .and_then(|v| v.parse().ok()))
+        };
+        let result = transaction();
+        if result.is_err() {
+            let _ = conn.execute("ROLLBACK");
+        }
+        result
+    }
+
+    /// Register the Arrow data as the temporary view `view`; the returned stream must outlive
+    /// every query of it. Boxed: DuckDB keeps a pointer to the stream.
+    fn register_stream(&self, view: &Ident) -> Result<Box<FFI_ArrowArrayStream>> {
+        let Fill::Arrow(schema, batches) = self.fill else {
+            unreachable!("only Arrow fills have a stream");
+        };
+        // The stream owns its batches (cheap: columns are shared).
+        let reader = RecordBatchIterator::new(batches.clone().into_iter().map(Ok), schema.clone());
+        let mut stream = Box::new(FFI_ArrowArrayStream::new(Box::new(reader)));
+        self.conn
+            .register_arrow_stream(view, &mut stream)
+            .context(|| format!("scanning the data for {}", self.table))?;
+        Ok(stream)
+    }
+
+    /// Run `query` on a view of the new data that the fill does not consume: an Arrow stream is
+    /// scanned once, so checks get their own; a file view can be read again.
+    fn query_data(
+        &self,
+        query: impl Fn(&Ident) -> String,
+        what: &str,
+    ) -> Result<Vec<Vec<Option<String>>>> {
+        let what = || format!("{what} {}", self.table);
+        match self.fill {
+            Fill::Arrow(..) => {
+                let view = Ident::new(&format!("{}_check", self.view.as_str()))
+                    .expect("a valid identifier");
+                let stream = self.register_stream(&view)?;
+                let rows = self.conn.query_text(&query(&view)).context(what);
+                let _ = self.conn.execute(&sql::drop_view(&view));
+                drop(stream);
+                rows
+            }
+            _ => self.conn.query_text(&query(self.view)).context(what),
+        }
+    }
+
+    /// How the table's columns change, compared as DuckDB renders both sides.
+    fn evolution(&self) -> Result<Evolution> {
+        let what = || format!("reading the columns of {}", self.table);
+        let existing = describe(
+            self.conn,
+            &sql::describe_table(self.catalog, self.table),
+            what,
+        )?;
+        let new = describe(self.conn, &sql::describe_columns(self.columns), what)?;
+        evolve::plan(self.table, &existing, &new, self.schema)
+    }
+
+    /// The statement re-partitioning an existing table whose DuckLake partitioning is not
+    /// `partitions` (for example one written before it was declared).
+    fn repartition(&self, partitions: &Partitions) -> Result<Option<String>> {
+        let current = self
+            .conn
+            .query_text(&sql::partition_shape(self.metadata, self.table))
+            .context(|| format!("reading the partitioning of {}", self.table))?;
+        let wanted = partitions.partitioned_by();
+        let same = current.len() == wanted.len()
+            && current
+                .iter()
+                .zip(&wanted)
+                .all(|(row, (transform, column))| {
+                    let t = row[0].as_deref().unwrap_or_default();
+                    let t = if t == "identity" { "" } else { t };
+                    t == *transform && row[1].as_deref() == Some(*column)
+                });
+        Ok((!same).then(|| sql::set_partitioned_by(self.catalog, self.table, &wanted)))
+    }
+
+    /// A partition write holds only that partition's rows.
+    fn check_inside(&self, filter: &PartitionFilter) -> Result<()> {
+        let rows = self.query_data(
+            |v| sql::rows_outside(v, filter),
+            "checking the partition of",
+        )?;
+        let count: u64 = rows
+            .first()
+            .and_then(|r| r[0].as_deref())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        if count == 0 {
+            return Ok(());
+        }
+        let example = rows[0][1].as_deref().unwrap_or("NULL");
+        Err(Error::InvalidData {
+            table: self.table.to_string(),
+            reason: format!(
+                "{count} rows of the new data are outside partition {filter} (for example {} = \
+                 {example}); a partition write holds only its own partition's rows",
+                filter.column()
+            ),
+        })
+    }
+
+    /// A merge's keys must be unique in the new data (else which row wins is undefined).
+    fn check_unique_keys(&self, keys: &[String]) -> Result<()> {
+        let rows = self.query_data(
+            |v| sql::duplicate_key(v, keys),
+            "checking the merge keys of",
+        )?;
+        let Some(row) = rows.first() else {
+            return Ok(());
+        };
+        let (values, count) = row.split_at(row.len() - 1);
+        let key: Vec<String> = keys
+            .iter()
+            .zip(values)
+            .map(|(k, v)| format!("{k} = {}", v.as_deref().unwrap_or("NULL")))
+            .collect();
+        Err(Error::InvalidData {
+            table: self.table.to_string(),
+            reason: format!(
+                "merge keys must be unique in the new data, but ({}) appears {} times",
+                key.join(", "),
+                count[0].as_deref().unwrap_or("?")
+            ),
+        })
+    }
+}
