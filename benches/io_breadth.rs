@@ -60,7 +60,7 @@ fn merge(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let lake = lake(dir.path());
     let (table_rows, changed) = (scale(10_000_000), scale(1_000_000));
-    lake.store("bench.merged", frame(0, table_rows, None, 0))
+    lake.store("bench/merged", frame(0, table_rows, None, 0))
         .unwrap();
     let merge_on = WriteOptions::default().with_mode(WriteMode::Merge {
         keys: vec!["id".into()],
@@ -77,14 +77,14 @@ fn merge(c: &mut Criterion) {
                 let idx: Vec<IdxSize> = (0..changed).map(|i| (i * step) as IdxSize).collect();
                 rows.take(&IdxCa::from_vec("".into(), idx)).unwrap()
             },
-            |rows| lake.store_with("bench.merged", rows, &merge_on).unwrap(),
+            |rows| lake.store_with("bench/merged", rows, &merge_on).unwrap(),
             BatchSize::PerIteration,
         )
     });
     group.bench_function("floor_replace_10m_rows", |b| {
         b.iter_batched(
             || frame(0, table_rows, None, 1),
-            |rows| lake.store("bench.replaced", rows).unwrap(),
+            |rows| lake.store("bench/replaced", rows).unwrap(),
             BatchSize::PerIteration,
         )
     });
@@ -102,7 +102,7 @@ fn partition(c: &mut Criterion) {
             .partitioned(partitions.clone())
             .for_partition(key);
         lake.store_with(
-            "bench.parted",
+            "bench/parted",
             frame(p * per_part, per_part, Some(p), 0),
             &options,
         )
@@ -119,14 +119,14 @@ fn partition(c: &mut Criterion) {
                 tag += 1;
                 frame(15 * per_part, per_part, Some(15), tag)
             },
-            |rows| lake.store_with("bench.parted", rows, &options).unwrap(),
+            |rows| lake.store_with("bench/parted", rows, &options).unwrap(),
             BatchSize::PerIteration,
         )
     });
     group.bench_function("floor_replace_whole_table", |b| {
         b.iter_batched(
             || frame(0, per_part * PARTITIONS, None, 1),
-            |rows| lake.store("bench.whole", rows).unwrap(),
+            |rows| lake.store("bench/whole", rows).unwrap(),
             BatchSize::PerIteration,
         )
     });
@@ -164,7 +164,7 @@ fn register(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.iter(|| {
                 n += 1;
-                lake.store(format!("bench.r{n}").as_str(), ParquetFiles::new(files))
+                lake.store(format!("bench/r{n}").as_str(), ParquetFiles::new(files))
                     .unwrap()
             })
         });

@@ -344,7 +344,7 @@ fn registered_assets_and_checks_are_collected_without_a_list() {
     ] {
         assert!(defs.get(&key(k)).is_some(), "{k} not collected");
     }
-    assert_eq!(defs.len(), 18);
+    assert_eq!(defs.len(), 23);
     let checks: Vec<&str> = defs
         .checks(&key("omop/v2/condition_era"))
         .iter()

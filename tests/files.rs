@@ -30,7 +30,7 @@ fn csv_with_a_bom_quotes_and_embedded_newlines_round_trips() {
         "\u{feff}id,note,amount\n1,\"plain\",1.5\n2,\"with, comma\",2\n3,\"two\nlines\",2.5\n4,\"a \"\"quote\"\"\",3\n"
             .as_bytes(),
     );
-    let m = lake.store("raw.notes", CsvFile::new(&csv)).unwrap();
+    let m = lake.store("raw/notes", CsvFile::new(&csv)).unwrap();
     assert_eq!(m.rows, 4);
     let names: Vec<&str> = m.columns.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(
@@ -39,7 +39,7 @@ fn csv_with_a_bom_quotes_and_embedded_newlines_round_trips() {
         "the BOM is not part of a name"
     );
     assert_eq!(
-        sorted(&lake, "raw.notes"),
+        sorted(&lake, "raw/notes"),
         df![
             "id" => [1i64, 2, 3, 4],
             "note" => ["plain", "with, comma", "two\nlines", "a \"quote\""],
@@ -48,9 +48,9 @@ fn csv_with_a_bom_quotes_and_embedded_newlines_round_trips() {
         .unwrap()
     );
     // Loaded back as a CSV file of the table, which reads as the same rows.
-    let file: CsvFile = lake.load("raw.notes").unwrap();
-    lake.store("raw.notes_again", file).unwrap();
-    assert_eq!(sorted(&lake, "raw.notes_again"), sorted(&lake, "raw.notes"));
+    let file: CsvFile = lake.load("raw/notes").unwrap();
+    lake.store("raw/notes_again", file).unwrap();
+    assert_eq!(sorted(&lake, "raw/notes_again"), sorted(&lake, "raw/notes"));
 }
 
 #[test]
@@ -67,7 +67,7 @@ fn csv_delimiter_no_header_and_given_types_are_used() {
         ("code", "VARCHAR"),
         ("day", "DATE"),
     ]);
-    let m = lake.store("raw.codes", file).unwrap();
+    let m = lake.store("raw/codes", file).unwrap();
     let types: Vec<(&str, &str)> = m
         .columns
         .iter()
@@ -77,7 +77,7 @@ fn csv_delimiter_no_header_and_given_types_are_used() {
         types,
         [("id", "INTEGER"), ("code", "VARCHAR"), ("day", "DATE")]
     );
-    let df = sorted(&lake, "raw.codes");
+    let df = sorted(&lake, "raw/codes");
     assert_eq!(
         df.column("code").unwrap().str().unwrap().get(0),
         Some("007"),
@@ -91,7 +91,7 @@ fn csv_types_given_for_some_columns_leave_the_others_inferred() {
     let lake = common::lake_in(dir.path());
     let csv = write(dir.path(), "zips.csv", b"id,zip\n1,01234\n2,98765\n");
     let m = lake
-        .store("raw.zips", CsvFile::new(&csv).types([("zip", "VARCHAR")]))
+        .store("raw/zips", CsvFile::new(&csv).types([("zip", "VARCHAR")]))
         .unwrap();
     assert_eq!(m.columns[0].sql_type, "BIGINT");
     assert_eq!(m.columns[1].sql_type, "VARCHAR");
@@ -109,7 +109,7 @@ fn a_bad_csv_row_is_an_error_naming_the_file_row_and_line_and_commits_nothing() 
     let before = common::snapshot_count(&lake);
     let err = lake
         .store(
-            "raw.payments",
+            "raw/payments",
             CsvFile::new(&csv).types([("amount", "DOUBLE")]),
         )
         .unwrap_err();
@@ -147,7 +147,7 @@ fn a_missing_file_is_an_error_naming_it() {
     let lake = common::lake_in(dir.path());
     let missing = dir.path().join("nowhere.csv");
     let err = lake
-        .store("raw.nothing", CsvFile::new(&missing))
+        .store("raw/nothing", CsvFile::new(&missing))
         .unwrap_err()
         .to_string();
     assert!(err.contains("nowhere.csv"), "{err}");
@@ -157,7 +157,7 @@ fn a_missing_file_is_an_error_naming_it() {
 fn parquet_files_are_copied_into_the_table_and_come_back_as_a_file() {
     let dir = tempfile::tempdir().unwrap();
     let lake = common::lake_in(dir.path());
-    let mut part = |name: &str, ids: &[i64]| {
+    let part = |name: &str, ids: &[i64]| {
         let path = dir.path().join(name);
         let mut df =
             df!["id" => ids, "label" => ids.iter().map(|i| format!("n{i}")).collect::<Vec<_>>()]
@@ -169,22 +169,22 @@ fn parquet_files_are_copied_into_the_table_and_come_back_as_a_file() {
     };
     let (a, b) = (part("a.parquet", &[1, 2]), part("b.parquet", &[3]));
     let m = lake
-        .store("raw.labels", ParquetFile::many([&a, &b]))
+        .store("raw/labels", ParquetFile::many([&a, &b]))
         .unwrap();
     assert_eq!(m.rows, 3);
     assert_eq!(
-        sorted(&lake, "raw.labels"),
+        sorted(&lake, "raw/labels"),
         df!["id" => [1i64, 2, 3], "label" => ["n1", "n2", "n3"]].unwrap()
     );
     // The table's own files are not the inputs: deleting them changes nothing.
     std::fs::remove_file(&a).unwrap();
-    assert_eq!(sorted(&lake, "raw.labels").height(), 3);
+    assert_eq!(sorted(&lake, "raw/labels").height(), 3);
 
-    let file: ParquetFile = lake.load("raw.labels").unwrap();
+    let file: ParquetFile = lake.load("raw/labels").unwrap();
     let back = ParquetReader::new(std::fs::File::open(&file.paths()[0]).unwrap())
         .finish()
         .unwrap()
         .sort(["id"], Default::default())
         .unwrap();
-    assert_eq!(back, sorted(&lake, "raw.labels"));
+    assert_eq!(back, sorted(&lake, "raw/labels"));
 }

@@ -83,7 +83,7 @@ fn registering_100_mb_of_files_writes_no_data_bytes_into_the_lake() {
     let exclude = inodes(&files);
     let before = disk_bytes(&root, &exclude);
 
-    let m = lake.store("raw.events", ParquetFiles::new(&files)).unwrap();
+    let m = lake.store("raw/events", ParquetFiles::new(&files)).unwrap();
 
     let grown = disk_bytes(&root, &exclude) - before;
     assert!(
@@ -107,11 +107,11 @@ fn registration_time_does_not_grow_with_file_size() {
         started.elapsed()
     };
     // Warm up, then take the best of three of each, interleaved.
-    time(&small, "raw.warmup");
+    time(&small, "raw/warmup");
     let (mut s, mut l) = (Duration::MAX, Duration::MAX);
     for i in 0..3 {
-        s = s.min(time(&small, &format!("raw.small_{i}")));
-        l = l.min(time(&large, &format!("raw.large_{i}")));
+        s = s.min(time(&small, &format!("raw/small_{i}")));
+        l = l.min(time(&large, &format!("raw/large_{i}")));
     }
     // 100x the data; a copy would take ~100x as long.
     assert!(
@@ -130,9 +130,9 @@ fn deleting_the_staging_folder_leaves_every_registered_file_readable() {
         parquet(&lake, &staging.join("a.parquet"), 1000, 0),
         parquet(&lake, &staging.join("b.parquet"), 500, 1000),
     ];
-    lake.store("raw.events", ParquetFiles::new(&files)).unwrap();
+    lake.store("raw/events", ParquetFiles::new(&files)).unwrap();
     std::fs::remove_dir_all(&staging).unwrap();
-    let df: DataFrame = lake.load("raw.events").unwrap();
+    let df: DataFrame = lake.load("raw/events").unwrap();
     assert_eq!(df.height(), 1500);
     assert_eq!(
         df.column("id").unwrap().i64().unwrap().sum(),
@@ -146,9 +146,9 @@ fn appending_registered_files_keeps_the_earlier_ones() {
     let lake = common::lake_in(dir.path());
     let a = parquet(&lake, &dir.path().join("a.parquet"), 100, 0);
     let b = parquet(&lake, &dir.path().join("b.parquet"), 50, 100);
-    lake.store("raw.events", ParquetFiles::new([&a])).unwrap();
+    lake.store("raw/events", ParquetFiles::new([&a])).unwrap();
     lake.store_with(
-        "raw.events",
+        "raw/events",
         ParquetFiles::new([&b]),
         &pluginlake::WriteOptions::default().with_mode(pluginlake::WriteMode::Append),
     )
@@ -160,7 +160,7 @@ fn appending_registered_files_keeps_the_earlier_ones() {
 fn files_whose_columns_do_not_fit_the_table_are_refused_before_anything_is_registered() {
     let dir = tempfile::tempdir().unwrap();
     let lake = common::lake_in(dir.path());
-    lake.store("raw.events", df!["id" => ["not a number"]].unwrap())
+    lake.store("raw/events", df!["id" => ["not a number"]].unwrap())
         .unwrap();
     let before = common::snapshot_count(&lake);
     let file = parquet(&lake, &dir.path().join("a.parquet"), 10, 0);
@@ -169,7 +169,7 @@ fn files_whose_columns_do_not_fit_the_table_are_refused_before_anything_is_regis
         .map(|d| d.count())
         .unwrap_or(0);
     let err = lake
-        .store("raw.events", ParquetFiles::new([&file]))
+        .store("raw/events", ParquetFiles::new([&file]))
         .unwrap_err()
         .to_string();
     assert!(
@@ -198,7 +198,7 @@ fn files_that_disagree_with_each_other_are_an_error_naming_both() {
         .finish(&mut other)
         .unwrap();
     let err = lake
-        .store("raw.events", ParquetFiles::new([&a, &b]))
+        .store("raw/events", ParquetFiles::new([&a, &b]))
         .unwrap_err()
         .to_string();
     assert!(

@@ -38,10 +38,10 @@ fn a_new_column_is_added_and_older_snapshots_read_as_before() {
     let dir = tempfile::tempdir().unwrap();
     let lake = common::lake_in(dir.path());
     let first = lake
-        .store("main.people", df!["id" => [1i64], "name" => ["a"]].unwrap())
+        .store("main/people", df!["id" => [1i64], "name" => ["a"]].unwrap())
         .unwrap();
     lake.store_with(
-        "main.people",
+        "main/people",
         df!["id" => [2i64], "name" => ["b"], "age" => [40i32]].unwrap(),
         &append(),
     )
@@ -50,7 +50,7 @@ fn a_new_column_is_added_and_older_snapshots_read_as_before() {
         columns(&lake, "main.people"),
         ["id BIGINT", "name VARCHAR", "age INTEGER"]
     );
-    let now: DataFrame = lake.load("main.people").unwrap();
+    let now: DataFrame = lake.load("main/people").unwrap();
     let now = now.sort(["id"], Default::default()).unwrap();
     assert_eq!(
         now.column("age")
@@ -62,7 +62,7 @@ fn a_new_column_is_added_and_older_snapshots_read_as_before() {
         [None, Some(40)]
     );
     assert_eq!(
-        at(&lake, "main.people", &first),
+        at(&lake, "main/people", &first),
         df!["id" => [1i64], "name" => ["a"]].unwrap()
     );
 }
@@ -208,7 +208,7 @@ fn a_merge_adds_new_columns_too() {
 fn five_snapshots_of_an_evolving_table_each_read_as_written() {
     let dir = tempfile::tempdir().unwrap();
     let lake = common::lake_in(dir.path());
-    let t = "main.visits";
+    let t = "main/visits";
     // 1: created.
     let s1 = lake
         .store(t, df!["id" => [1i32], "site" => ["a"]].unwrap())

@@ -48,13 +48,6 @@ pub(crate) struct Evolution {
     pub fills_subset: bool,
 }
 
-impl Evolution {
-    /// True when the table's columns stay as they are.
-    pub fn is_unchanged(&self) -> bool {
-        self.changes.is_empty()
-    }
-}
-
 /// Compare the table's columns (`existing`) with the new data's (`new`), both as DuckDB renders
 /// their types, and decide what the write does to the table under `policy`.
 pub(crate) fn plan(
@@ -218,7 +211,7 @@ mod tests {
             SchemaPolicy::Freeze,
         )
         .unwrap();
-        assert!(e.is_unchanged());
+        assert!(e.changes.is_empty());
     }
 
     #[test]

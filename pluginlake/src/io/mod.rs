@@ -94,12 +94,18 @@ impl<T: Tabular, U: Tabular> LoadFrom<U> for T {}
 
 /// Data a handler hands over for storage.
 pub(crate) enum Staged {
-    Frame(DataFrame),
-    Batches(SchemaRef, Vec<RecordBatch>),
+    /// Data in memory.
+    Memory(InMemory),
     /// Files DuckDB reads and copies into the table.
     Scan(files::Scan),
     /// Parquet files registered as the table's data files, without copying.
     Register(Vec<std::path::PathBuf>),
+}
+
+/// Data in memory, handed over for storage.
+pub(crate) enum InMemory {
+    Frame(DataFrame),
+    Batches(SchemaRef, Vec<RecordBatch>),
 }
 
 /// Where a [`TypeHandler`] puts the data of the value being stored.
@@ -123,7 +129,7 @@ impl TableSink {
 
     /// Store a DataFrame.
     pub fn put_dataframe(&mut self, df: DataFrame) -> Result<()> {
-        self.put(Staged::Frame(df))
+        self.put(Staged::Memory(InMemory::Frame(df)))
     }
 
     /// Store Arrow record batches of one schema.
@@ -137,7 +143,7 @@ impl TableSink {
                 ),
             });
         }
-        self.put(Staged::Batches(schema, batches))
+        self.put(Staged::Memory(InMemory::Batches(schema, batches)))
     }
 
     pub(crate) fn put_scan(&mut self, scan: files::Scan) -> Result<()> {

@@ -47,6 +47,11 @@ pub(super) async fn execute(
                 filters.insert(i, filter);
             }
         }
+        if filters.is_empty() {
+            return Err(Error::Config(format!(
+                "partition {key:?} was asked for, but no asset in the selection is partitioned"
+            )));
+        }
     }
     let emit = Emitter(options.on_event.clone());
     emit.send(|| RunEvent::RunStarted {

@@ -19,7 +19,7 @@ use arrow::datatypes::{Schema, SchemaRef};
 
 use super::files::Scan;
 use super::parquet;
-use super::{convert, Materialization, Staged, WriteMode, WriteOptions, WritePath};
+use super::{convert, InMemory, Materialization, Staged, WriteMode, WriteOptions, WritePath};
 use crate::error::{Context, Error, Result};
 use crate::io::partition::PartitionFilter;
 use crate::lake::database::RawConnection;
@@ -89,44 +89,7 @@ pub(crate) fn write_table(
             };
             (fill, columns, Some(rows), WritePath::Registered)
         }
-        staged @ (Staged::Frame(_) | Staged::Batches(..)) => {
-            let (schema, rows, bytes) = match &staged {
-                Staged::Frame(df) => (
-                    convert::dataframe_schema(df)?,
-                    df.height(),
-                    df.estimated_size(),
-                ),
-                Staged::Batches(schema, batches) => (
-                    schema.clone(),
-                    batches.iter().map(RecordBatch::num_rows).sum(),
-                    batches.iter().map(RecordBatch::get_array_memory_size).sum(),
-                ),
-                _ => unreachable!("matched above"),
-            };
-            let columns = table_columns(table, &schema)?;
-            // A merge reads the new rows in DuckDB's MERGE, and DuckLake registers files into
-            // partitioned tables only with their partition values: both go through DuckDB.
-            let fast = bytes >= lake.config().fast_path_min_bytes
-                && !merging
-                && options.partitions.is_none();
-            let fill = if fast {
-                parquet_fill(lake, table, staged)?
-            } else {
-                match staged {
-                    Staged::Frame(df) => {
-                        let batches = convert::dataframe_batches(df, &schema)?;
-                        Fill::Arrow(schema, batches)
-                    }
-                    Staged::Batches(schema, batches) => Fill::Arrow(schema, batches),
-                    _ => unreachable!("matched above"),
-                }
-            };
-            let path = match fill {
-                Fill::Files { .. } => WritePath::Parquet,
-                _ => WritePath::DuckDb,
-            };
-            (fill, columns, Some(rows as u64), path)
-        }
+        Staged::Memory(data) => memory_fill(lake, table, data, options)?,
     };
     if let WriteMode::Merge { keys } = &options.mode {
         check_merge_keys(table, keys, &columns)?;
@@ -206,6 +169,47 @@ pub(crate) fn write_table(
     Ok(m)
 }
 
+/// How data in memory is written: scanned by DuckDB from Arrow, or (large frames) written as
+/// Parquet into the data path and registered.
+fn memory_fill(
+    lake: &Lake,
+    table: &TableRef,
+    data: InMemory,
+    options: &WriteOptions,
+) -> Result<(Fill, Vec<ColumnDef>, Option<u64>, WritePath)> {
+    let (schema, rows, bytes) = match &data {
+        InMemory::Frame(df) => (
+            convert::dataframe_schema(df)?,
+            df.height(),
+            df.estimated_size(),
+        ),
+        InMemory::Batches(schema, batches) => (
+            schema.clone(),
+            batches.iter().map(RecordBatch::num_rows).sum(),
+            batches.iter().map(RecordBatch::get_array_memory_size).sum(),
+        ),
+    };
+    let columns = table_columns(table, &schema)?;
+    // A merge reads the new rows in DuckDB's MERGE, and DuckLake registers files into
+    // partitioned tables only with their partition values: both go through DuckDB.
+    let fast = bytes >= lake.config().fast_path_min_bytes
+        && !matches!(options.mode, WriteMode::Merge { .. })
+        && options.partitions.is_none();
+    let fill = match data {
+        data if fast => parquet_fill(lake, table, data)?,
+        InMemory::Frame(df) => {
+            let batches = convert::dataframe_batches(df, &schema)?;
+            Fill::Arrow(schema, batches)
+        }
+        InMemory::Batches(schema, batches) => Fill::Arrow(schema, batches),
+    };
+    let path = match fill {
+        Fill::Files { .. } => WritePath::Parquet,
+        _ => WritePath::DuckDb,
+    };
+    Ok((fill, columns, Some(rows as u64), path))
+}
+
 fn show_files(scan: &Scan) -> String {
     let files: Vec<String> = scan
         .files()
@@ -273,10 +277,10 @@ fn check_partition_column(
 }
 
 /// Write the data as Parquet into the data path; batches polars cannot take go through DuckDB.
-fn parquet_fill(lake: &Lake, table: &TableRef, staged: Staged) -> Result<Fill> {
-    let mut df = match staged {
-        Staged::Frame(df) => df,
-        Staged::Batches(schema, batches) => {
+fn parquet_fill(lake: &Lake, table: &TableRef, data: InMemory) -> Result<Fill> {
+    let mut df = match data {
+        InMemory::Frame(df) => df,
+        InMemory::Batches(schema, batches) => {
             match convert::batches_to_dataframe(&schema, &batches) {
                 Ok(df) => df,
                 Err(e) => {

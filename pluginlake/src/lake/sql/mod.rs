@@ -275,15 +275,6 @@ pub fn create_or_replace_table(catalog: &Ident, table: &TableRef, columns: &[Col
     )
 }
 
-/// `INSERT INTO catalog.schema.table SELECT * FROM view` where `view` is a name pluginlake chose.
-pub fn insert_from_view(catalog: &Ident, table: &TableRef, view: &Ident) -> String {
-    format!(
-        "INSERT INTO {} SELECT * FROM {}",
-        table.qualified(catalog),
-        view.quoted()
-    )
-}
-
 /// `MERGE INTO catalog.schema.table USING view ON keys ...`: rows whose keys match are updated,
 /// the others inserted (an upsert; NULL keys never match).
 pub fn merge_from_view(

@@ -9,7 +9,7 @@ use crate::io::evolve::Change;
 use crate::io::partition::{Bounds, PartitionFilter};
 
 /// `ALTER TABLE ...` for one schema change: add a column, promote its type, or drop it.
-pub fn alter_table(catalog: &Ident, table: &TableRef, change: &Change) -> String {
+pub(crate) fn alter_table(catalog: &Ident, table: &TableRef, change: &Change) -> String {
     let t = table.qualified(catalog);
     match change {
         Change::Add(c) => format!(
