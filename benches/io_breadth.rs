@@ -43,10 +43,10 @@ fn lake(dir: &Path) -> Lake {
     Lake::open(LakeConfig::default().with_root(dir.join(".data"))).unwrap()
 }
 
-fn configure(
-    c: &mut Criterion,
+fn configure<'a>(
+    c: &'a mut Criterion,
     name: &str,
-) -> criterion::BenchmarkGroup<'_, criterion::measurement::WallTime> {
+) -> criterion::BenchmarkGroup<'a, criterion::measurement::WallTime> {
     let mut group = c.benchmark_group(name);
     group
         .sample_size(10)
