@@ -282,3 +282,23 @@ async fn a_run_with_an_undeclared_partition_fails_before_anything_runs() {
         .table_exists(&pluginlake::TableRef::parse("main.daily_visits").unwrap())
         .unwrap());
 }
+
+#[test]
+fn a_partition_column_after_other_columns_is_checked_and_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = common::lake_in(dir.path());
+    let rows = |region: &str| {
+        df!["id" => [1i64, 2], "value" => [0.5, 1.5], "region" => [region, region]].unwrap()
+    };
+    lake.store_with("sales", rows("south"), &write("south"))
+        .unwrap();
+    let err = lake
+        .store_with("sales", rows("north"), &write("south"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("2 rows of the new data are outside partition region south"),
+        "{err}"
+    );
+    assert_eq!(load_region(&lake, "south").height(), 2);
+}

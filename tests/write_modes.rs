@@ -206,3 +206,21 @@ fn appending_nested_columns_compares_them_exactly() {
         "{err}"
     );
 }
+
+#[test]
+fn a_merge_key_after_other_columns_is_checked_and_matched() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = common::lake_in(dir.path());
+    let rows = |names: &[&str], ids: &[i64]| df!["name" => names, "id" => ids].unwrap();
+    lake.store_with("people", rows(&["a", "b"], &[1, 2]), &merge_on(&["id"]))
+        .unwrap();
+    lake.store_with("people", rows(&["B", "c"], &[2, 3]), &merge_on(&["id"]))
+        .unwrap();
+    let err = lake
+        .store_with("people", rows(&["x", "y"], &[4, 4]), &merge_on(&["id"]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("(id = 4) appears 2 times"), "{err}");
+    let df = sorted(&lake, "people");
+    assert_eq!(df, rows(&["a", "B", "c"], &[1, 2, 3]));
+}

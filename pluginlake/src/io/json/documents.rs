@@ -55,8 +55,8 @@ fn now() -> DateTime<Utc> {
 /// The table has three columns: `document_id VARCHAR` (a UUIDv7 per document), `ingested_at
 /// TIMESTAMPTZ` and `document JSON`. Loading gives the documents back with their ids and times.
 /// An input of this type loads only from an upstream of this type (the table is not an ordinary
-/// table of columns); to read the documents as columns, use [`JsonRows`], or DuckDB's JSON
-/// functions in SQL.
+/// table of columns); to read the documents as columns, use [`JsonRows`](super::JsonRows), or
+/// DuckDB's JSON functions in SQL.
 ///
 /// ```
 /// use pluginlake::io::json::JsonDocuments;

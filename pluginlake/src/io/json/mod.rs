@@ -60,17 +60,19 @@
 //! | `null`, or the key missing | NULL in that row; the type is the other values' |
 //! | integers and numbers with a fraction or exponent | `DOUBLE` |
 //! | an integer above `i64::MAX` (BIGINT's maximum) | `DOUBLE` (exact up to 2^53) |
-//! | booleans, numbers and strings mixed | `VARCHAR`; a number or boolean is its JSON text (`1`, `2.5`, `true`) |
+//! | strings with numbers or booleans, or booleans with numbers | `VARCHAR`; a number or boolean is its JSON text (`1`, `2.5`, `true`) |
 //! | objects, arrays and scalars mixed (any two of them) | `JSON`; each value is its JSON text |
 //! | arrays with different elements | a list of the elements' widened type: `[1]`, `[2.5]` → `DOUBLE[]` |
 //! | objects with different keys | `STRUCT` of the union of the keys; a missing key is NULL |
-//! | only nulls, only empty arrays, only `{}` | `JSON` (DuckLake has no type for "no values") |
+//! | only nulls, or only `{}` | `JSON` (DuckLake has no type for "no values", nor empty structs) |
+//! | only empty arrays | `VARCHAR[]` |
 //!
 //! Columns (and struct fields) come in the order their keys are first seen, document by
 //! document; within one document in the order `serde_json::Map` keeps (sorted by key, unless
 //! serde_json's `preserve_order` feature is on). DuckLake's `JSON` type is given to top-level
 //! columns only: a place widened to JSON inside a struct or list is stored as `VARCHAR` holding
-//! the JSON text.
+//! the JSON text. Types are inferred per stored value: appending [`JsonRows`] whose columns
+//! came out differently from the table's is refused by the append (the columns must match).
 //!
 //! # Loading
 //!

@@ -270,7 +270,7 @@ impl Commit<'_> {
     /// A partition write holds only that partition's rows.
     fn check_inside(&self, filter: &PartitionFilter) -> Result<()> {
         let rows = self.query_data(
-            |v| sql::rows_outside(v, filter),
+            |v| sql::rows_outside(v, filter, self.columns),
             "checking the partition of",
         )?;
         let count: u64 = rows
@@ -295,13 +295,14 @@ impl Commit<'_> {
     /// A merge's keys must be unique in the new data (else which row wins is undefined).
     fn check_unique_keys(&self, keys: &[String]) -> Result<()> {
         let rows = self.query_data(
-            |v| sql::duplicate_key(v, keys),
+            |v| sql::duplicate_key(v, keys, self.columns),
             "checking the merge keys of",
         )?;
         let Some(row) = rows.first() else {
             return Ok(());
         };
-        let (values, count) = row.split_at(row.len() - 1);
+        // The key's values, its count, and the column that reads every column.
+        let (values, count) = row.split_at(keys.len());
         let key: Vec<String> = keys
             .iter()
             .zip(values)

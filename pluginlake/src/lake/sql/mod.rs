@@ -314,14 +314,25 @@ pub fn merge_from_view(
     )
 }
 
-/// A key of `view` that appears more than once, with its count (no rows when keys are unique).
-pub fn duplicate_key(view: &Ident, keys: &[String]) -> String {
+/// A key of `view` that appears more than once, with its count (no rows when keys are unique);
+/// the last column reads every column of the view ([`read_all`]).
+pub fn duplicate_key(view: &Ident, keys: &[String], columns: &[ColumnDef]) -> String {
     let keys: Vec<String> = keys.iter().map(|k| quote_ident(k)).collect();
     format!(
-        "SELECT {0}, count(*) FROM {1} GROUP BY {0} HAVING count(*) > 1 LIMIT 1",
+        "SELECT {0}, count(*), {2} FROM {1} GROUP BY {0} HAVING count(*) > 1 LIMIT 1",
         keys.join(", "),
-        view.quoted()
+        view.quoted(),
+        read_all(columns)
     )
+}
+
+/// An aggregate over every column: a query of an Arrow stream view must read all of its columns,
+/// because DuckDB's C API Arrow scan (`duckdb_arrow_scan`) pushes a projection into a stream
+/// that cannot honour it, and then reads the wrong column (a crash, measured with DuckDB 1.5.5,
+/// when a check read only a column that is not the first).
+pub fn read_all(columns: &[ColumnDef]) -> String {
+    let names: Vec<String> = columns.iter().map(|c| quote_ident(&c.name)).collect();
+    format!("min(hash({}))", names.join(", "))
 }
 
 /// Column names and DuckDB types of an existing table, as DuckDB renders them.

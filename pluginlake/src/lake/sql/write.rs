@@ -108,13 +108,16 @@ pub fn delete_partition(catalog: &Ident, table: &TableRef, filter: &PartitionFil
     )
 }
 
-/// How many rows of `view` lie outside the partition, and one of their values.
-pub fn rows_outside(view: &Ident, filter: &PartitionFilter) -> String {
+/// How many rows of `view` lie outside the partition, and one of their values (the last column
+/// reads every column of the view: [`super::read_all`]).
+pub fn rows_outside(view: &Ident, filter: &PartitionFilter, columns: &[ColumnDef]) -> String {
+    let outside = format!("NOT coalesce({}, false)", partition_predicate(filter));
     format!(
-        "SELECT count(*), min(CAST({} AS VARCHAR)) FROM {} WHERE NOT coalesce({}, false)",
+        "SELECT count(*) FILTER (WHERE {outside}), \
+         min(CAST({} AS VARCHAR)) FILTER (WHERE {outside}), {} FROM {}",
         quote_ident(filter.column()),
+        super::read_all(columns),
         view.quoted(),
-        partition_predicate(filter)
     )
 }
 
