@@ -209,3 +209,18 @@ fn files_that_disagree_with_each_other_are_an_error_naming_both() {
         .table_exists(&TableRef::parse("raw.events").unwrap())
         .unwrap());
 }
+
+#[test]
+fn a_registered_table_loads_back_as_a_parquet_file_of_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = common::lake_in(dir.path());
+    let file = parquet(&lake, &dir.path().join("a.parquet"), 20, 0);
+    lake.store("raw/events", ParquetFiles::new([&file]))
+        .unwrap();
+    let loaded: ParquetFiles = lake.load("raw/events").unwrap();
+    let back = ParquetReader::new(std::fs::File::open(&loaded.paths()[0]).unwrap())
+        .finish()
+        .unwrap();
+    assert_eq!(back.height(), 20);
+    assert_eq!(back.get_column_names(), ["id", "payload"]);
+}

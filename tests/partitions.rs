@@ -302,3 +302,23 @@ fn a_partition_column_after_other_columns_is_checked_and_written() {
     );
     assert_eq!(load_region(&lake, "south").height(), 2);
 }
+
+#[test]
+fn partition_writes_and_pruned_reads_work_on_a_postgres_catalog() {
+    let Some(catalog) = common::postgres_catalog("partition_writes_on_postgres") else {
+        return;
+    };
+    let _drop = common::DropPostgresSchema(catalog.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(common::config_in(dir.path()).with_catalog(catalog)).unwrap();
+    for region in ["north", "middle", "south"] {
+        lake.store_with("sales", region_rows(region, 100, 1), &write(region))
+            .unwrap();
+    }
+    let before = common::snapshot_count(&lake);
+    lake.store_with("sales", region_rows("middle", 7, 2), &write("middle"))
+        .unwrap();
+    assert_eq!(common::snapshot_count(&lake) - before, 1);
+    assert_eq!(load_region(&lake, "middle"), region_rows("middle", 7, 2));
+    assert_eq!(load_region(&lake, "north").height(), 100);
+}

@@ -278,3 +278,38 @@ fn five_snapshots_of_an_evolving_table_each_read_as_written() {
         df!["id" => [5i64], "site" => ["e"], "score" => [3.0f64], "tag" => ["new"]].unwrap()
     );
 }
+
+#[test]
+fn columns_evolve_on_a_postgres_catalog() {
+    let Some(catalog) = common::postgres_catalog("columns_evolve_on_postgres") else {
+        return;
+    };
+    let _drop = common::DropPostgresSchema(catalog.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(common::config_in(dir.path()).with_catalog(catalog)).unwrap();
+    let first = lake
+        .store("t", df!["id" => [1i32], "note" => ["x"]].unwrap())
+        .unwrap();
+    lake.store_with(
+        "t",
+        df!["id" => [2i64], "flag" => [true]].unwrap(),
+        &append(),
+    )
+    .unwrap();
+    assert_eq!(
+        columns(&lake, "main.t"),
+        ["id BIGINT", "note VARCHAR", "flag BOOLEAN"]
+    );
+    assert_eq!(
+        at(&lake, "t", &first),
+        df!["id" => [1i32], "note" => ["x"]].unwrap()
+    );
+    let err = lake
+        .store("t", df!["id" => ["text"]].unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("column \"id\" is BIGINT in the table but VARCHAR"),
+        "{err}"
+    );
+}

@@ -3,7 +3,7 @@
 //! Dagster's asset model on a [DuckLake](https://ducklake.select) lakehouse, in Rust.
 //!
 //! DuckLake is the single source of truth: every value an asset returns is persisted through a
-//! [`TypeHandler`](io::TypeHandler) into a DuckLake table, one snapshot per materialization,
+//! [`TypeHandler`] into a DuckLake table, one snapshot per materialization,
 //! tagged with the asset key and the run id.
 //!
 //! ```no_run
@@ -63,7 +63,7 @@ pub mod lake;
 pub mod run;
 
 /// Declares a function as an asset: its parameters are upstream assets, its return value is
-/// stored into DuckLake through its [`TypeHandler`](io::TypeHandler).
+/// stored into DuckLake through its [`TypeHandler`].
 ///
 /// ```no_run
 /// use pluginlake::prelude::*;

@@ -5,6 +5,15 @@
 //! written: one DuckLake snapshot per materialization, tagged with the asset key and run id.
 //! To store a type of your own, implement [`TypeHandler`] for it; nothing in pluginlake changes
 //! (the seed's "extend, don't bypass").
+//!
+//! Handlers built in: polars `DataFrame` and `LazyFrame`, Arrow `RecordBatch` and
+//! `Vec<RecordBatch>`, [`Rows<T>`] (any serde type, columns from the type), [`JsonDocuments`]
+//! (one JSON column) and [`JsonRows`] (flattened, with type widening), [`XmlDocuments`] (text
+//! with extracted fields) and [`XmlRows`] (a row per record element), [`CsvFile`] and
+//! [`ParquetFile`] (read into the table), and [`ParquetFiles`] (registered without copying).
+//!
+//! How a write changes the table: a [`WriteMode`] (replace, append, merge), a [`SchemaPolicy`]
+//! (evolve, freeze) and optionally [`Partitions`] with the one partition written.
 
 pub mod convert;
 mod dataframe;
@@ -21,7 +30,10 @@ pub mod xml;
 
 pub use evolve::SchemaPolicy;
 pub use files::{CsvFile, ParquetFile, ParquetFiles};
+pub use json::{JsonDocuments, JsonRows};
 pub use partition::{PartitionFilter, PartitionKind, Partitions, Window};
+pub use rows::Rows;
+pub use xml::{XmlDocuments, XmlRows};
 
 use std::time::Duration;
 

@@ -9,7 +9,7 @@
 //!   become columns.
 //!
 //! Both check that every document is well-formed when it is added or parsed; a malformed one
-//! is an [`Error::Parse`](crate::Error::Parse) naming the document (`XML document 3`, or the
+//! is an [`Error::Parse`] naming the document (`XML document 3`, or the
 //! file), the 1-based line and column (counted in characters) and what is wrong. Besides
 //! quick-xml's own checks (unclosed tags, mismatched or unmatched end tags, attribute syntax,
 //! duplicate attributes, a `&` that starts no reference) that covers elements still open at
