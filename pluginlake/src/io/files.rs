@@ -282,20 +282,8 @@ fn record_start_line(bytes: &[u8], record: u64, quote: u8) -> u64 {
     line
 }
 
-/// A temporary folder for a loaded file, and the file's path in it.
-fn temp_file(data: &TableData, extension: &str) -> Result<(Arc<tempfile::TempDir>, PathBuf)> {
-    let dir = tempfile::Builder::new()
-        .prefix("pluginlake-")
-        .tempdir()
-        .map_err(|e| Error::io(std::env::temp_dir(), e))?;
-    let file = dir.path().join(format!(
-        "{}.{}.{extension}",
-        data.table().schema().as_str(),
-        data.table().table().as_str()
-    ));
-    Ok((Arc::new(dir), file))
-}
-
+/// The table written by `write` into a file in a new temporary folder (which lives as long as
+/// the returned handle).
 fn write_with<W>(
     data: TableData,
     extension: &str,
@@ -304,15 +292,30 @@ fn write_with<W>(
 where
     W: FnOnce(&mut polars::prelude::DataFrame, std::fs::File) -> polars::prelude::PolarsResult<()>,
 {
-    let (dir, path) = temp_file(&data, extension)?;
-    let table = data.table().to_string();
+    let dir = tempfile::Builder::new()
+        .prefix("pluginlake-")
+        .tempdir()
+        .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let table = data.table().clone();
+    let path = dir.path().join(format!(
+        "{}.{}.{extension}",
+        table.schema().as_str(),
+        table.table().as_str()
+    ));
     let mut df = data.into_dataframe()?;
     let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
     write(&mut df, file).map_err(|source| Error::Polars {
         context: format!("writing {table} to {}", path.display()),
         source,
     })?;
-    Ok((dir, path))
+    Ok((Arc::new(dir), path))
+}
+
+/// The table as one Parquet file in a new temporary folder.
+fn write_parquet(data: TableData) -> Result<(Arc<tempfile::TempDir>, PathBuf)> {
+    write_with(data, "parquet", |df, file| {
+        ParquetWriter::new(file).finish(df).map(drop)
+    })
 }
 
 impl TypeHandler for CsvFile {
@@ -340,9 +343,7 @@ impl TypeHandler for ParquetFile {
 
     /// Writes the table to one Parquet file.
     fn load(data: TableData) -> Result<Self> {
-        let (dir, path) = write_with(data, "parquet", |df, file| {
-            ParquetWriter::new(file).finish(df).map(drop)
-        })?;
+        let (dir, path) = write_parquet(data)?;
         let mut parquet = ParquetFile::new(path);
         parquet._temp = Some(dir);
         Ok(parquet)
@@ -359,9 +360,7 @@ impl TypeHandler for ParquetFiles {
 
     /// Writes the table to one Parquet file.
     fn load(data: TableData) -> Result<Self> {
-        let (dir, path) = write_with(data, "parquet", |df, file| {
-            ParquetWriter::new(file).finish(df).map(drop)
-        })?;
+        let (dir, path) = write_parquet(data)?;
         let mut files = ParquetFiles::new([path]);
         files._temp = Some(dir);
         Ok(files)

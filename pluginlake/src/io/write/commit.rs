@@ -119,11 +119,7 @@ impl Commit<'_> {
         let fill_sql = match (self.fill, self.mode) {
             (Fill::Files { files, .. }, _) => {
                 let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
-                if evolution.fills_subset {
-                    sql::add_data_files_allowing_missing(catalog, table, &paths)?
-                } else {
-                    sql::add_data_files(catalog, table, &paths)?
-                }
+                sql::add_data_files(catalog, table, &paths, evolution.fills_subset)?
             }
             (_, WriteMode::Merge { keys }) if exists => {
                 sql::merge_from_view(catalog, table, self.view, keys, self.columns)

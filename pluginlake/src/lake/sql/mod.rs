@@ -251,15 +251,26 @@ pub fn drop_view(view: &Ident) -> String {
     format!("DROP VIEW IF EXISTS {}", view.quoted())
 }
 
-/// `CALL ducklake_add_data_files(catalog, table, [files], schema => schema)`
-pub fn add_data_files(catalog: &Ident, table: &TableRef, files: &[&Path]) -> Result<String> {
+/// `CALL ducklake_add_data_files(catalog, table, [files], schema => schema)`; with
+/// `allow_missing`, the files may lack columns of the table (they read as NULL).
+pub fn add_data_files(
+    catalog: &Ident,
+    table: &TableRef,
+    files: &[&Path],
+    allow_missing: bool,
+) -> Result<String> {
     let list: Vec<String> = files.iter().map(|f| quote_path(f)).collect::<Result<_>>()?;
     Ok(format!(
-        "CALL ducklake_add_data_files({}, {}, [{}], schema => {})",
+        "CALL ducklake_add_data_files({}, {}, [{}], schema => {}{})",
         quote_literal(catalog.as_str()),
         quote_literal(table.table().as_str()),
         list.join(", "),
-        quote_literal(table.schema().as_str())
+        quote_literal(table.schema().as_str()),
+        if allow_missing {
+            ", allow_missing => true"
+        } else {
+            ""
+        }
     ))
 }
 

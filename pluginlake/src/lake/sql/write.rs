@@ -121,18 +121,6 @@ pub fn rows_outside(view: &Ident, filter: &PartitionFilter, columns: &[ColumnDef
     )
 }
 
-/// `CALL ducklake_add_data_files(...)`, letting the files lack columns of the table (they read as
-/// NULL) when `allow_missing`.
-pub fn add_data_files_allowing_missing(
-    catalog: &Ident,
-    table: &TableRef,
-    files: &[&Path],
-) -> Result<String> {
-    let call = super::add_data_files(catalog, table, files)?;
-    let open = call.strip_suffix(')').expect("a CALL ends with ')'");
-    Ok(format!("{open}, allow_missing => true)"))
-}
-
 /// Options of a CSV scan.
 #[derive(Clone, Debug, Default)]
 pub struct CsvScan<'a> {
