@@ -124,6 +124,11 @@ macro_rules! run_columns {
     };
 }
 
+/// The event a claim records, in the claim's transaction (`$1` run, `$2` time, `$3` detail).
+const STARTED_EVENT: &str =
+    "INSERT INTO run_events (run_id, at, kind, asset, snapshot_id, rows, detail) \
+     VALUES ($1, $2, 'started', NULL, NULL, NULL, $3)";
+
 impl RunStore {
     /// Open the store at `url` (`sqlite://path/runs.sqlite` or `postgres://...`), creating a
     /// SQLite file if missing, and apply the migrations.
@@ -415,23 +420,39 @@ impl RunStore {
     pub async fn claim(&self, worker: &str, max_started: Option<u32>) -> Result<Option<RunRecord>> {
         let now = now_ms();
         let limit = max_started.map_or(i64::MAX, i64::from);
+        // The run's "started" event commits with the claim: a worker killed right after claiming
+        // leaves a started run with its event, never one without.
+        let detail = serde_json::json!({ "worker": worker }).to_string();
         // The claimed run comes back from the UPDATE itself (RETURNING), not from a second read.
         let claimed = match &self.backend {
-            Backend::Sqlite(pool) => sqlx::query(concat!(
-                "UPDATE runs SET state = 'started', attempt = attempt + 1, worker = $1, \
-                 started_at = $2, heartbeat_at = $2 WHERE state = 'queued' AND id = (",
-                claimable!(),
-                ") RETURNING ",
-                run_columns!()
-            ))
-            .bind(worker)
-            .bind(now)
-            .bind(limit)
-            .fetch_optional(pool)
-            .await
-            .map_err(db("claiming a queued run"))?
-            .map(|r| run_from_row!(r))
-            .transpose()?,
+            Backend::Sqlite(pool) => {
+                let mut tx = pool.begin().await.map_err(db("starting a claim"))?;
+                let row = sqlx::query(concat!(
+                    "UPDATE runs SET state = 'started', attempt = attempt + 1, worker = $1, \
+                     started_at = $2, heartbeat_at = $2 WHERE state = 'queued' AND id = (",
+                    claimable!(),
+                    ") RETURNING ",
+                    run_columns!()
+                ))
+                .bind(worker)
+                .bind(now)
+                .bind(limit)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db("claiming a queued run"))?;
+                let run = row.map(|r| run_from_row!(r)).transpose()?;
+                if let Some(run) = &run {
+                    sqlx::query(STARTED_EVENT)
+                        .bind(&run.id)
+                        .bind(now)
+                        .bind(&detail)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db("recording the started event of a claim"))?;
+                }
+                tx.commit().await.map_err(db("committing a claim"))?;
+                run
+            }
             Backend::Postgres(pool) => {
                 let mut tx = pool.begin().await.map_err(db("starting a claim"))?;
                 sqlx::query("SELECT pg_advisory_xact_lock(7170616)")
@@ -451,20 +472,21 @@ impl RunStore {
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(db("claiming a queued run"))?;
+                let run = row.map(|r| run_from_row!(r)).transpose()?;
+                if let Some(run) = &run {
+                    sqlx::query(STARTED_EVENT)
+                        .bind(&run.id)
+                        .bind(now)
+                        .bind(&detail)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db("recording the started event of a claim"))?;
+                }
                 tx.commit().await.map_err(db("committing a claim"))?;
-                row.map(|r| run_from_row!(r)).transpose()?
+                run
             }
         };
-        let Some(run) = claimed else { return Ok(None) };
-        self.append(
-            &run.id,
-            now,
-            "started",
-            None,
-            &serde_json::json!({ "worker": worker }),
-        )
-        .await?;
-        Ok(Some(run))
+        Ok(claimed)
     }
 
     /// Record that `worker` still runs `id`. False when the run is no longer `started` by this
