@@ -1,5 +1,4 @@
 //! Helpers shared by the integration tests.
-#![allow(dead_code)]
 
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::Path;

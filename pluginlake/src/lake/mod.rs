@@ -73,6 +73,20 @@ pub struct Snapshot {
     pub commit_extra_info: Option<String>,
 }
 
+/// Timestamps with a time zone are read back in UTC whatever the machine's zone. DuckDB with ICU
+/// built in (the prebuilt library) would label them with the local zone (`Etc/UTC`,
+/// `Europe/Amsterdam`, ...); DuckDB without ICU (the bundled build) knows only UTC.
+fn utc_time_zone(conn: &Connection) -> Result<()> {
+    let present: i64 = conn
+        .query_row(&sql::setting_exists("TimeZone"), [], |r| r.get(0))
+        .context(|| "reading DuckDB's settings".into())?;
+    if present > 0 {
+        conn.execute_batch(&sql::set_global("TimeZone", "UTC"))
+            .context(|| "setting DuckDB's time zone to UTC".into())?;
+    }
+    Ok(())
+}
+
 impl Lake {
     /// Open the lake described by [`LakeConfig::load`] (defaults, config file, environment).
     pub fn open_default() -> Result<Lake> {
@@ -113,6 +127,7 @@ impl Lake {
         }
         let db = Database::open(&settings)?;
         let conn = db.connect()?;
+        utc_time_zone(&conn)?;
         let duckdb_version =
             extensions::duckdb_version(&conn).context(|| "reading DuckDB's version".into())?;
 

@@ -434,6 +434,21 @@ pub fn set(setting: &str, value: &str) -> String {
     format!("SET {setting} = {}", quote_literal(value))
 }
 
+/// `SET GLOBAL name = 'value'`: a setting for every connection, including those opened later.
+pub fn set_global(setting: &str, value: &str) -> String {
+    debug_assert!(Ident::new(setting).is_ok(), "setting names are constants");
+    format!("SET GLOBAL {setting} = {}", quote_literal(value))
+}
+
+/// One row with the number of DuckDB settings named `setting` (0 where an extension that would
+/// add it, such as ICU's `TimeZone`, is not loaded).
+pub fn setting_exists(setting: &str) -> String {
+    format!(
+        "SELECT count(*) FROM duckdb_settings() WHERE name = {}",
+        quote_literal(setting)
+    )
+}
+
 /// `SET SESSION name = 'value'`: a setting for one connection only (a plain `SET` of most
 /// settings is global and would change every other connection's results).
 pub fn set_session(setting: &str, value: &str) -> String {

@@ -1,7 +1,7 @@
 //! Materializing a graph of `#[asset]`s: order, concurrency, failure isolation, retries, checks,
 //! selection, and what lands in DuckLake.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};

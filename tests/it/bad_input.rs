@@ -1,6 +1,6 @@
 //! Bad input is a clear error, and no snapshot is committed.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

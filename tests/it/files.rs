@@ -1,7 +1,7 @@
 //! CSV and Parquet files handed to the IO manager are read by DuckDB into the table, and come
 //! back as files of the table's rows.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 //! Tables pluginlake writes are ordinary DuckLake tables: a fresh DuckDB with the ducklake
 //! extension attached reads them, including time travel.
 
-mod common;
+use crate::common;
 
 use polars::prelude::*;
 

@@ -1,7 +1,7 @@
 //! A materialization replaces a table in one snapshot: concurrent readers see the old rows or the
 //! new rows, never an empty or partial table.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

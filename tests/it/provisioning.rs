@@ -1,7 +1,7 @@
 //! DuckDB extensions are provisioned offline through the chain, cached, and a total failure names
 //! every step tried.
 
-mod common;
+use crate::common;
 
 use pluginlake::lake::extensions::Step;
 use pluginlake::{Error, ExtensionConfig, Lake};

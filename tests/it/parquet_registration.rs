@@ -2,7 +2,7 @@
 //! clean-up of the staging folder, and are refused before anything is registered when their
 //! columns do not fit.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;

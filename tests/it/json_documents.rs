@@ -2,7 +2,7 @@
 //! columns ([`JsonRows`]), from values, NDJSON bytes and streams, with the type widening rules
 //! of inconsistent documents.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::io::BufReader;

@@ -1,7 +1,7 @@
 //! Partitions: writing one partition replaces exactly its rows in one snapshot, readers never see
 //! it empty, DuckLake prunes the other partitions' files, and loads ask for a partition or a range.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

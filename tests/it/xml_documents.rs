@@ -3,7 +3,7 @@
 //! DuckLake, the mapping rules (namespaces, attributes, CDATA and entities, repeated and nested
 //! elements) and malformed input, whose errors name the line and column.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

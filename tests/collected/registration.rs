@@ -1,7 +1,7 @@
 //! `#[asset]`s are registered at link time: assets of a second crate (`clinic-vocabulary`), in any
 //! of its modules, are collected without a hand-written list.
 
-mod common;
+use crate::common;
 
 use clinic_vocabulary::concept;
 use pluginlake::prelude::*;

@@ -2,7 +2,7 @@
 //! write path (inlined in the catalog, written by DuckDB, the Parquet fast path) and on the
 //! DuckDB-file and PostgreSQL catalogs.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! Write modes: replace (the default), append and merge (upsert on key columns), each one
 //! DuckLake snapshot; bad input is an error that commits nothing.
 
-mod common;
+use crate::common;
 
 use pluginlake::{Lake, WriteMode, WriteOptions};
 use polars::prelude::*;

@@ -2,7 +2,7 @@
 //! dropped when the asset says so), incompatible changes refused before anything is committed,
 //! and every earlier snapshot still reads as it was written.
 
-mod common;
+use crate::common;
 
 use pluginlake::io::SchemaPolicy;
 use pluginlake::{Lake, LoadOptions, Materialization, WriteMode, WriteOptions};

@@ -1,6 +1,6 @@
 //! The run store: the same behaviour on SQLite (the embedded default) and PostgreSQL.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

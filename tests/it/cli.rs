@@ -1,6 +1,6 @@
 //! The `pluginlake` command line a pipeline binary calls with its definitions.
 
-mod common;
+use crate::common;
 
 use std::process::ExitCode;
 

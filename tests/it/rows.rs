@@ -1,7 +1,7 @@
 //! `Rows<T>`: a `Vec` of a serde type stored as a DuckLake table, one column per field, typed
 //! from the type (not from the data), and loaded back equal.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

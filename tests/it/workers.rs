@@ -1,7 +1,7 @@
 //! Worker processes (the `queue_worker` example, i.e. `pluginlake::cli::main()`) working one run
 //! store: every run executed exactly once, and the run of a worker killed with SIGKILL recovered.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -1,0 +1,25 @@
+//! The integration tests, as one binary (one link per edit): a module per area of behaviour.
+//! Tests that need `Definitions::collect()` to see only their own assets live in `tests/collected`.
+
+#[path = "../common/mod.rs"]
+#[allow(dead_code)]
+mod common;
+
+mod atomic_replace;
+mod bad_input;
+mod cli;
+mod compile_errors;
+mod files;
+mod independent_reader;
+mod json_documents;
+mod materialize;
+mod parquet_registration;
+mod partitions;
+mod provisioning;
+mod roundtrip;
+mod rows;
+mod run_store;
+mod schema_evolution;
+mod workers;
+mod write_modes;
+mod xml_documents;
