@@ -155,3 +155,39 @@ fn a_folder_with_a_downloaded_wheel_is_installed_from_without_writing_into_it() 
         .collect();
     assert_eq!(left.len(), 1, "the user's folder was written to: {left:?}");
 }
+
+/// Both ways of linking DuckDB (the default `bundled` build, the official `prebuilt` library) are
+/// DuckDB 1.5.5 and load the signed DuckLake and catalog extensions the same way, with signature
+/// checks on.
+#[test]
+fn the_linked_duckdb_is_1_5_5_and_loads_the_signed_catalog_extensions() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(
+        common::config_in(dir.path()).with_catalog(pluginlake::Catalog::Sqlite { path: None }),
+    )
+    .unwrap();
+    assert_eq!(lake.duckdb_version(), "1.5.5");
+    let names: Vec<&str> = lake.extensions().iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["ducklake", "sqlite_scanner"]);
+    let conn = lake.connection().unwrap();
+    let unsigned: bool = conn
+        .query_row(
+            "SELECT current_setting('allow_unsigned_extensions')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(!unsigned, "unsigned extensions must stay refused");
+    // ICU is built into the prebuilt library only: this tells which DuckDB the test runs on.
+    let icu: bool = conn
+        .query_row(
+            "SELECT count(*) > 0 FROM duckdb_extensions() WHERE extension_name = 'icu' AND loaded",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        icu,
+        cfg!(feature = "prebuilt") && !cfg!(feature = "bundled")
+    );
+}
