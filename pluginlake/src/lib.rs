@@ -169,7 +169,7 @@ pub mod __private {
     pub use inventory;
 }
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use io::{
     LoadOptions, Materialization, TableData, TableSink, TypeHandler, WriteMode, WriteOptions,
 };
@@ -188,5 +188,5 @@ pub mod prelude {
     pub use crate::lake::Lake;
     pub use crate::run::{materialize, MaterializeOptions, RunResult};
     pub use crate::{asset, asset_check};
-    pub use crate::{Error, Result};
+    pub use crate::{Error, ErrorKind, Result};
 }

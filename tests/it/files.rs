@@ -113,7 +113,7 @@ fn a_bad_csv_row_is_an_error_naming_the_file_row_and_line_and_commits_nothing() 
             CsvFile::new(&csv).types([("amount", "DOUBLE")]),
         )
         .unwrap_err();
-    assert!(err.is_user_error());
+    assert_eq!(err.kind(), pluginlake::ErrorKind::BadInput);
     match &err {
         Error::Parse {
             source_name,

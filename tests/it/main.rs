@@ -9,6 +9,7 @@ mod atomic_replace;
 mod bad_input;
 mod cli;
 mod compile_errors;
+mod error_kinds;
 mod files;
 mod independent_reader;
 mod json_documents;

@@ -160,7 +160,7 @@ async fn a_missing_input_table_fails_the_asset_naming_the_table() {
         &MaterializeOptions::default(),
     )
     .await;
-    let AssetStatus::Failed { error } = status(&result, "chain/chain_b") else {
+    let AssetStatus::Failed { error, .. } = status(&result, "chain/chain_b") else {
         panic!("{result:#?}")
     };
     assert!(
@@ -327,7 +327,7 @@ async fn a_failing_asset_fails_alone_and_unrelated_branches_finish() {
     let lake = common::lake_in(dir.path());
     let result = run(&isolation(), &lake, "*", &MaterializeOptions::default()).await;
     assert!(!result.success());
-    let AssetStatus::Failed { error } = status(&result, "iso/iso_failing") else {
+    let AssetStatus::Failed { error, .. } = status(&result, "iso/iso_failing") else {
         panic!()
     };
     assert!(
@@ -374,7 +374,7 @@ async fn a_panicking_asset_fails_with_the_panic_message() {
         ("iso/iso_panicking", "boom in async code"),
         ("iso/iso_sync_panicking", "boom in sync code"),
     ] {
-        let AssetStatus::Failed { error } = status(&result, key) else {
+        let AssetStatus::Failed { error, .. } = status(&result, key) else {
             panic!("{key}: {result:#?}")
         };
         assert!(
@@ -400,7 +400,7 @@ async fn async_polars_work_on_a_current_thread_runtime_fails_with_a_hint() {
         &MaterializeOptions::default(),
     )
     .await;
-    let AssetStatus::Failed { error } = status(&result, "rt/polars_in_async") else {
+    let AssetStatus::Failed { error, .. } = status(&result, "rt/polars_in_async") else {
         panic!("{result:#?}")
     };
     assert!(
@@ -476,7 +476,7 @@ async fn an_asset_that_fails_every_attempt_fails_after_max_attempts() {
     assert_eq!(result.assets[0].attempts, 2);
     assert_eq!(DOOMED_CALLS.load(Ordering::SeqCst), 2);
     assert!(
-        matches!(&result.assets[0].status, AssetStatus::Failed { error } if error.contains("still down"))
+        matches!(&result.assets[0].status, AssetStatus::Failed { error, .. } if error.contains("still down"))
     );
 }
 

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use pluginlake::io::{Partitions, Window};
+use pluginlake::ErrorKind;
 use pluginlake::prelude::*;
 use polars::prelude::*;
 
@@ -177,7 +178,7 @@ fn rows_outside_the_partition_are_an_error_that_commits_nothing() {
     let err = lake
         .store_with("sales", region_rows("south", 10, 2), &write("north"))
         .unwrap_err();
-    assert!(err.is_user_error());
+    assert_eq!(err.kind(), ErrorKind::BadInput);
     let msg = err.to_string();
     assert!(
         msg.contains("10 rows of the new data are outside partition region north")
@@ -196,7 +197,7 @@ fn an_undeclared_partition_key_is_an_error_naming_the_partitions() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("\"east\" is not a partition of column \"region\"")
+        err.contains("invalid partition \"east\" of column \"region\"")
             && err.contains("north, middle, south"),
         "{err}"
     );

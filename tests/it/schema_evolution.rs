@@ -139,7 +139,7 @@ fn an_incompatible_change_names_the_column_and_both_types_and_commits_nothing() 
                 &options,
             )
             .unwrap_err();
-        assert!(err.is_user_error());
+        assert_eq!(err.kind(), pluginlake::ErrorKind::BadInput);
         let msg = err.to_string();
         assert!(
             msg.contains("main.t")

@@ -54,7 +54,7 @@ fn appending_other_columns_to_a_frozen_schema_is_an_error_that_names_them_and_co
     let other = df!["id" => [2i64], "age" => [40i32]].unwrap();
     let frozen = with(WriteMode::Append).with_schema(pluginlake::io::SchemaPolicy::Freeze);
     let err = lake.store_with("log", other, &frozen).unwrap_err();
-    assert!(err.is_user_error());
+    assert_eq!(err.kind(), pluginlake::ErrorKind::BadInput);
     let msg = err.to_string();
     assert!(
         msg.contains("main.log")

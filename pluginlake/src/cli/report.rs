@@ -182,7 +182,7 @@ pub(super) fn summary(result: &RunResult, out: &mut dyn Write) -> Result<()> {
             checks.join(", ")
         )?;
         match &a.status {
-            AssetStatus::Failed { error } => outln!(out, "    error: {error}")?,
+            AssetStatus::Failed { error, .. } => outln!(out, "    error: {error}")?,
             AssetStatus::Skipped { reason } => outln!(out, "    reason: {reason}")?,
             AssetStatus::Materialized => {}
         }

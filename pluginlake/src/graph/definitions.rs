@@ -5,7 +5,7 @@ use std::fmt;
 
 use super::selection::{Selection, SelectionError};
 use super::{registered_assets, registered_checks, AssetDef, AssetSpec, CheckDef};
-use crate::lake::key::AssetKey;
+use crate::lake::key::{AssetKey, KeyError};
 
 /// A graph that cannot be run, with the names involved.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -25,8 +25,8 @@ pub enum GraphError {
         second: AssetKey,
     },
     /// A key that cannot be mapped to a table.
-    #[error("{0}")]
-    InvalidKey(String),
+    #[error(transparent)]
+    InvalidKey(#[from] KeyError),
     /// A dependency on an asset that is not defined.
     #[error("asset {asset} depends on {dep}, which is not defined")]
     UnknownDependency {
@@ -105,10 +105,7 @@ impl Definitions {
             if index.insert(spec.key.clone(), i).is_some() {
                 return Err(GraphError::DuplicateKey(spec.key.clone()));
             }
-            let table = spec
-                .key
-                .table()
-                .map_err(|e| GraphError::InvalidKey(e.to_string()))?;
+            let table = spec.key.table()?;
             if let Some(first) = tables.insert(table.clone(), i) {
                 return Err(GraphError::DuplicateTable {
                     table: table.to_string(),

@@ -60,7 +60,26 @@ pub enum Window {
     Monthly,
 }
 
+impl fmt::Display for Window {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Window::Hourly => "hourly",
+            Window::Daily => "daily",
+            Window::Monthly => "monthly",
+        })
+    }
+}
+
 impl Window {
+    /// How a key of this window is written (`YYYY-MM-DD`, ...).
+    fn pattern(self) -> &'static str {
+        match self {
+            Window::Hourly => "YYYY-MM-DDTHH",
+            Window::Daily => "YYYY-MM-DD",
+            Window::Monthly => "YYYY-MM",
+        }
+    }
+
     fn format(self) -> &'static str {
         match self {
             Window::Hourly => "%Y-%m-%dT%H",
@@ -141,14 +160,14 @@ impl Partitions {
     /// One partition per `window` of `column`, the first starting at `start` (a key of the
     /// window: `2024-01-01T00`, `2024-01-01` or `2024-01`).
     pub fn time_window(column: impl Into<String>, window: Window, start: &str) -> Result<Self> {
-        let start = window.parse(start).ok_or_else(|| {
-            Error::Config(format!(
-                "{start:?} is not a {window:?} partition start (expected the format {})",
-                window.format()
-            ))
+        let column = column.into();
+        let start = window.parse(start).ok_or_else(|| Error::InvalidPartition {
+            column: column.clone(),
+            key: start.to_owned(),
+            reason: format!("a {window} partition start is written {}", window.pattern()),
         })?;
         Ok(Partitions {
-            column: column.into(),
+            column,
             kind: PartitionKind::TimeWindow { window, start },
         })
     }
@@ -194,49 +213,50 @@ impl Partitions {
         } else {
             format!("{first}..={last}")
         };
+        let invalid = |key: &str, reason: String| Error::InvalidPartition {
+            column: self.column.clone(),
+            key: key.to_owned(),
+            reason,
+        };
+        let reversed = || invalid(&label, "the range is reversed: write first..=last".into());
         let bounds = match &self.kind {
             PartitionKind::Values(values) => {
                 let pos = |k: &str| {
                     values.iter().position(|v| v == k).ok_or_else(|| {
-                        Error::Config(format!(
-                            "{k:?} is not a partition of column {:?} (partitions: {})",
-                            self.column,
-                            values.join(", ")
-                        ))
+                        invalid(
+                            k,
+                            format!("it is not one of the partitions ({})", values.join(", ")),
+                        )
                     })
                 };
                 let (a, b) = (pos(first)?, pos(last)?);
                 if a > b {
-                    return Err(Error::Config(format!(
-                        "partition range {first:?}..={last:?} is reversed"
-                    )));
+                    return Err(reversed());
                 }
                 Bounds::In(values[a..=b].to_vec())
             }
             PartitionKind::TimeWindow { window, start } => {
                 let at = |k: &str| {
                     let t = window.parse(k).ok_or_else(|| {
-                        Error::Config(format!(
-                            "{k:?} is not a {window:?} partition key of column {:?} (expected the \
-                             format {})",
-                            self.column,
-                            window.format()
-                        ))
+                        invalid(
+                            k,
+                            format!("a {window} partition key is written {}", window.pattern()),
+                        )
                     })?;
                     if t < *start || window.floor(t) != t {
-                        return Err(Error::Config(format!(
-                            "{k:?} is before the first partition of column {:?} ({})",
-                            self.column,
-                            start.format(window.format())
-                        )));
+                        return Err(invalid(
+                            k,
+                            format!(
+                                "it is before the first partition ({})",
+                                start.format(window.format())
+                            ),
+                        ));
                     }
                     Ok(t)
                 };
                 let (a, b) = (at(first)?, at(last)?);
                 if a > b {
-                    return Err(Error::Config(format!(
-                        "partition range {first:?}..={last:?} is reversed"
-                    )));
+                    return Err(reversed());
                 }
                 Bounds::Between(window.literal(a), window.literal(window.next(b)))
             }
@@ -343,11 +363,12 @@ mod tests {
             p.range("s", "w").unwrap().bounds,
             Bounds::In(vec!["s".into(), "e".into(), "w".into()])
         );
-        let err = p.key_of("x").unwrap_err().to_string();
+        let err = p.key_of("x").unwrap_err();
         assert!(
-            err.contains("\"x\" is not a partition of column \"r\""),
+            matches!(&err, Error::InvalidPartition { column, key, .. } if column == "r" && key == "x"),
             "{err}"
         );
+        assert!(err.to_string().contains("not one of the partitions (n, s, e, w)"), "{err}");
     }
 
     #[test]

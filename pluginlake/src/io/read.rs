@@ -4,7 +4,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
 use super::LoadOptions;
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, DuckDbErrorType, Error, Result};
 use crate::lake::sql::{self, TableRef};
 use crate::lake::Lake;
 
@@ -43,13 +43,7 @@ pub(crate) fn read_table(
     };
     let mut stmt = match conn.prepare(&query) {
         Ok(stmt) => stmt,
-        Err(e) if is_missing_table(&e) => {
-            return Err(Error::TableNotFound {
-                table: table.to_string(),
-                snapshot: options.snapshot,
-            })
-        }
-        Err(e) => return Err(e).context(what),
+        Err(e) => return Err(failed_read(lake, table, options, &query, e, what)),
     };
     // Materialized by DuckDB's parallel executor, then exported chunk by chunk (measured faster
     // than a streaming result for whole-table reads).
@@ -62,7 +56,31 @@ pub(crate) fn read_table(
     Ok((schema, batches))
 }
 
-fn is_missing_table(e: &duckdb::Error) -> bool {
-    let msg = e.to_string();
-    msg.contains("Catalog Error") && msg.contains("does not exist")
+/// Why a read failed, by DuckDB's error type: the query again through the C API (without
+/// reading rows), whose errors carry it. A catalog error is a table missing (at the snapshot).
+fn failed_read(
+    lake: &Lake,
+    table: &TableRef,
+    options: &LoadOptions,
+    query: &str,
+    error: duckdb::Error,
+    what: impl FnOnce() -> String,
+) -> Error {
+    let typed = match lake.raw_connection() {
+        Ok(conn) => match conn.execute(&sql::no_rows(query)) {
+            Err(typed) => typed,
+            Ok(()) => error.into(),
+        },
+        Err(_) => error.into(),
+    };
+    if typed.error_type() == Some(DuckDbErrorType::Catalog) {
+        return Error::TableNotFound {
+            table: table.to_string(),
+            snapshot: options.snapshot,
+        };
+    }
+    Error::DuckDb {
+        context: what(),
+        source: typed,
+    }
 }

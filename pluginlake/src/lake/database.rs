@@ -10,7 +10,7 @@ use std::ptr;
 use arrow::ffi_stream::FFI_ArrowArrayStream;
 use duckdb::{ffi, Connection};
 
-use crate::error::{Error, Result};
+use crate::error::{DuckDbError, Error, Result};
 use crate::lake::sql::Ident;
 
 /// An open DuckDB database (in memory; the lake itself is attached to it). Closed on drop.
@@ -28,7 +28,7 @@ impl Database {
     pub(crate) fn open(settings: &[(&str, String)]) -> Result<Self> {
         let fail = |msg: String| Error::DuckDb {
             context: "opening DuckDB".into(),
-            source: duckdb::Error::DuckDBFailure(ffi::Error::new(ffi::DuckDBError), Some(msg)),
+            source: DuckDbError::untyped(msg),
         };
         unsafe {
             let mut config: ffi::duckdb_config = ptr::null_mut();
@@ -67,7 +67,7 @@ impl Database {
         // database it did not open; connections keep DuckDB's instance alive on their own.
         unsafe { Connection::open_from_raw(self.raw) }.map_err(|source| Error::DuckDb {
             context: "connecting to DuckDB".into(),
-            source,
+            source: source.into(),
         })
     }
 
@@ -79,7 +79,7 @@ impl Database {
         if state != ffi::DuckDBSuccess {
             return Err(Error::DuckDb {
                 context: "connecting to DuckDB".into(),
-                source: duckdb::Error::DuckDBFailure(ffi::Error::new(state), None),
+                source: DuckDbError::untyped("duckdb_connect failed"),
             });
         }
         Ok(RawConnection { con })
@@ -104,7 +104,7 @@ unsafe impl Send for RawConnection {}
 
 impl RawConnection {
     /// Run one statement, discarding its result.
-    pub(crate) fn execute(&self, sql: &str) -> std::result::Result<(), duckdb::Error> {
+    pub(crate) fn execute(&self, sql: &str) -> std::result::Result<(), DuckDbError> {
         self.query(sql, |_| ())
     }
 
@@ -112,7 +112,7 @@ impl RawConnection {
     pub(crate) fn query_text(
         &self,
         sql: &str,
-    ) -> std::result::Result<Vec<Vec<Option<String>>>, duckdb::Error> {
+    ) -> std::result::Result<Vec<Vec<Option<String>>>, DuckDbError> {
         self.query(sql, |result| {
             // SAFETY: `result` holds a successful query's result; values are read within its
             // bounds and every string DuckDB allocates is freed.
@@ -144,10 +144,8 @@ impl RawConnection {
         &self,
         sql: &str,
         read: impl FnOnce(&mut ffi::duckdb_result) -> T,
-    ) -> std::result::Result<T, duckdb::Error> {
-        let c_sql = CString::new(sql).map_err(|e| {
-            duckdb::Error::DuckDBFailure(ffi::Error::new(ffi::DuckDBError), Some(e.to_string()))
-        })?;
+    ) -> std::result::Result<T, DuckDbError> {
+        let c_sql = CString::new(sql).map_err(|e| DuckDbError::untyped(e.to_string()))?;
         // SAFETY: a zeroed duckdb_result is the documented initial state; it is destroyed below
         // whatever the outcome.
         unsafe {
@@ -158,11 +156,14 @@ impl RawConnection {
             } else {
                 let msg = ffi::duckdb_result_error(&mut result);
                 let msg = if msg.is_null() {
-                    None
+                    "unknown error".to_owned()
                 } else {
-                    Some(CStr::from_ptr(msg).to_string_lossy().into_owned())
+                    CStr::from_ptr(msg).to_string_lossy().into_owned()
                 };
-                Err(duckdb::Error::DuckDBFailure(ffi::Error::new(state), msg))
+                Err(DuckDbError::typed(
+                    ffi::duckdb_result_error_type(&mut result),
+                    msg,
+                ))
             };
             ffi::duckdb_destroy_result(&mut result);
             outcome
@@ -175,7 +176,7 @@ impl RawConnection {
         &self,
         view: &Ident,
         stream: &mut FFI_ArrowArrayStream,
-    ) -> std::result::Result<(), duckdb::Error> {
+    ) -> std::result::Result<(), DuckDbError> {
         let name = CString::new(view.as_str()).expect("identifiers hold no NUL");
         // SAFETY: the stream is a valid Arrow C stream owned by the caller for the view's lifetime.
         let state = unsafe {
@@ -188,10 +189,9 @@ impl RawConnection {
         if state == ffi::DuckDBSuccess {
             Ok(())
         } else {
-            Err(duckdb::Error::DuckDBFailure(
-                ffi::Error::new(state),
-                Some(format!("could not register an Arrow stream as view {view}")),
-            ))
+            Err(DuckDbError::untyped(format!(
+                "could not register an Arrow stream as view {view}"
+            )))
         }
     }
 }

@@ -4,7 +4,6 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
 use crate::lake::sql::{Ident, TableRef};
 
 /// The schema used for single-part keys.
@@ -65,28 +64,32 @@ impl AssetKey {
     /// The DuckLake table this key maps to: one part -> `main.<part>`; several parts -> the first is
     /// the schema and the last the table. Fails, naming the key, when a part is not a valid
     /// identifier.
-    pub fn table(&self) -> Result<TableRef> {
-        let invalid = |reason: String| Error::InvalidKey {
-            key: format!("{:?}", self.to_string()),
+    pub fn table(&self) -> Result<TableRef, KeyError> {
+        let invalid = |reason: String| KeyError {
+            key: self.clone(),
             reason,
         };
-        if self.0.is_empty() {
+        let Some((table, before)) = self.0.split_last() else {
             return Err(invalid("the key has no parts".into()));
-        }
-        for (i, part) in self.0.iter().enumerate() {
-            if part.is_empty() {
-                return Err(invalid(format!("part {} is empty", i + 1)));
-            }
-        }
-        let (schema, table) = match self.0.as_slice() {
-            [table] => (DEFAULT_SCHEMA, table.as_str()),
-            [schema, .., table] => (schema.as_str(), table.as_str()),
-            [] => unreachable!("checked above"),
         };
+        if let Some(i) = self.0.iter().position(String::is_empty) {
+            return Err(invalid(format!("part {} is empty", i + 1)));
+        }
+        let schema = before.first().map_or(DEFAULT_SCHEMA, String::as_str);
         let schema = Ident::new(schema).map_err(|e| invalid(format!("schema part: {e}")))?;
         let table = Ident::new(table).map_err(|e| invalid(format!("table part: {e}")))?;
         Ok(TableRef::new(schema, table))
     }
+}
+
+/// An asset key that cannot be mapped to a DuckLake table, and why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("asset key {:?} cannot be mapped to a DuckLake table: {reason}", key.to_string())]
+pub struct KeyError {
+    /// The key.
+    pub key: AssetKey,
+    /// Why it cannot be mapped.
+    pub reason: String,
 }
 
 impl fmt::Display for AssetKey {
@@ -147,7 +150,7 @@ mod tests {
             .unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("omop/condition era"), "{msg}");
-        assert!(err.is_user_error());
+        assert_eq!(err.key, AssetKey::new(["omop", "condition era"]));
     }
 
     #[test]

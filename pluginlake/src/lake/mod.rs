@@ -163,7 +163,9 @@ impl Lake {
             data_path: Path::new(&data_dir),
             metadata_schema: metadata_schema.as_deref(),
         })?;
-        conn.execute_batch(&attach).context(|| {
+        // Through the C API, whose errors carry DuckDB's error type (a catalog database that
+        // cannot be reached is the environment's fault, a malformed location the caller's).
+        db.connect_raw()?.execute(&attach).context(|| {
             format!(
                 "attaching the DuckLake catalog ({})",
                 config.catalog.describe(&root)

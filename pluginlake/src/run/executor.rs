@@ -41,10 +41,7 @@ pub(super) async fn execute(
     if let Some(key) = &options.partition {
         for &i in &plan {
             if let Some(partitions) = &defs.at(i).partitions {
-                let filter = partitions
-                    .key_of(key)
-                    .map_err(|e| Error::Config(format!("asset {}: {e}", defs.at(i).key())))?;
-                filters.insert(i, filter);
+                filters.insert(i, partitions.key_of(key)?);
             }
         }
         if filters.is_empty() {
@@ -263,6 +260,7 @@ impl AssetJob {
                         key: key.clone(),
                         attempt,
                         error: e.to_string(),
+                        kind: e.kind(),
                         will_retry,
                     });
                     if !will_retry {
@@ -281,6 +279,7 @@ impl AssetJob {
             Err(e) => (
                 AssetStatus::Failed {
                     error: e.to_string(),
+                    kind: e.kind(),
                 },
                 None,
                 Vec::new(),

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::error::{ErrorKind, Result};
 use crate::graph::{CheckResult, Definitions, GraphError, Selection, Severity};
 use crate::io::Materialization;
 use crate::lake::key::AssetKey;
@@ -62,6 +62,8 @@ pub enum RunEvent {
         attempt: u32,
         /// What went wrong.
         error: String,
+        /// What kind of error it was.
+        kind: ErrorKind,
         /// Whether another attempt follows.
         will_retry: bool,
     },
@@ -162,6 +164,8 @@ pub enum AssetStatus {
     Failed {
         /// What went wrong.
         error: String,
+        /// What kind of error it was (the last attempt's).
+        kind: ErrorKind,
     },
     /// Not run: an upstream failed or a blocking check stopped it.
     Skipped {
@@ -210,7 +214,7 @@ impl AssetOutcome {
     /// failed blocking check (severity `Error`); `None` when it materialized and passed.
     pub fn problem(&self) -> Option<String> {
         match &self.status {
-            AssetStatus::Failed { error } => Some(format!("{} failed: {error}", self.key)),
+            AssetStatus::Failed { error, .. } => Some(format!("{} failed: {error}", self.key)),
             AssetStatus::Skipped { reason } => Some(format!("{} skipped: {reason}", self.key)),
             AssetStatus::Materialized => self.checks.iter().find(|c| c.blocks()).map(|c| {
                 let detail = c.result.description.as_deref().unwrap_or("");

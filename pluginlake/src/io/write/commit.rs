@@ -7,7 +7,7 @@ use arrow::array::RecordBatchIterator;
 use arrow::ffi_stream::FFI_ArrowArrayStream;
 
 use super::{describe, emptied_by_delete, same_columns, Fill, COMMIT_AUTHOR};
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, DuckDbErrorType, Error, Result};
 use crate::io::evolve::{self, Evolution, SchemaPolicy};
 use crate::io::partition::{PartitionFilter, Partitions};
 use crate::io::WriteMode;
@@ -21,14 +21,35 @@ use crate::lake::sql::{self, ColumnDef, Ident, TableRef};
 /// again (measured: 8 of 40 replaces under a busy reader needed a second attempt, none a third).
 const COMMIT_RETRIES: usize = 5;
 
-/// DuckLake's spurious failure above, or a conflict that running the transaction again resolves:
-/// two writers creating the same new schema at once (the second attempt finds it created, and
-/// `CREATE SCHEMA IF NOT EXISTS` does nothing).
-fn is_retryable_commit_failure(e: &Error) -> bool {
-    let msg = e.to_string();
-    (msg.contains("Failed to get path for schema with id")
-        && msg.contains("not found in metadata catalog"))
-        || (msg.contains("Transaction conflict") && msg.contains("attempting to create schema"))
+/// Whether an attempt that failed so may succeed when run again: a transaction conflict (for
+/// example two writers creating the same new schema at once: the second attempt finds it
+/// created, and `CREATE SCHEMA IF NOT EXISTS` does nothing), or DuckLake's spurious failure of
+/// the commit itself above (an invalid-input or catalog error of `COMMIT`; such errors of the
+/// statements before it are about the data, and final). Decided by DuckDB's error type.
+fn is_retryable(failed: &Failed) -> bool {
+    let Error::DuckDb { source, .. } = &failed.error else {
+        return false;
+    };
+    match source.error_type() {
+        Some(DuckDbErrorType::Transaction) => true,
+        Some(DuckDbErrorType::InvalidInput | DuckDbErrorType::Catalog) => failed.at_commit,
+        _ => false,
+    }
+}
+
+/// A failed attempt, and whether it was the `COMMIT` statement that failed.
+struct Failed {
+    error: Error,
+    at_commit: bool,
+}
+
+impl From<Error> for Failed {
+    fn from(error: Error) -> Self {
+        Failed {
+            error,
+            at_commit: false,
+        }
+    }
 }
 
 /// One write of a table, committed as one DuckLake snapshot.
@@ -60,16 +81,16 @@ impl Commit<'_> {
         let mut attempt = 1;
         loop {
             match self.run_once() {
-                Err(e) if attempt < COMMIT_RETRIES && is_retryable_commit_failure(&e) => {
-                    tracing::debug!(table = %self.table, attempt, error = %e, "DuckLake commit failed; retrying");
+                Err(f) if attempt < COMMIT_RETRIES && is_retryable(&f) => {
+                    tracing::debug!(table = %self.table, attempt, error = %f.error, "DuckLake commit failed; retrying");
                     attempt += 1;
                 }
-                other => return other,
+                other => return other.map_err(|f| f.error),
             }
         }
     }
 
-    fn run_once(&self) -> Result<Option<u64>> {
+    fn run_once(&self) -> std::result::Result<Option<u64>, Failed> {
         // An Arrow stream is registered as a temporary view before the transaction starts (a
         // DuckDB transaction writes to one database only: the lake), and dropped after it ends.
         let stream = match self.fill {
@@ -84,7 +105,7 @@ impl Commit<'_> {
         result
     }
 
-    fn checked_transaction(&self) -> Result<Option<u64>> {
+    fn checked_transaction(&self) -> std::result::Result<Option<u64>, Failed> {
         let (conn, catalog, table) = (self.conn, self.catalog, self.table);
         let run = |sql: &str, what: &str| conn.execute(sql).context(|| format!("{what} {table}"));
         // Read outside the transaction: a read of the metadata database inside it holds a SQLite
@@ -152,7 +173,7 @@ impl Commit<'_> {
             }
             Ok(())
         };
-        let transaction = || -> Result<Option<u64>> {
+        let transaction = || -> std::result::Result<Option<u64>, Failed> {
             run("BEGIN TRANSACTION", "starting the write of")?;
             match (self.mode, exists, self.partition) {
                 (_, false, _) => create()?,
@@ -181,7 +202,10 @@ impl Commit<'_> {
                 &sql::set_commit_message(catalog, COMMIT_AUTHOR, self.message, self.extra_info),
                 "tagging the snapshot of",
             )?;
-            run("COMMIT", "committing")?;
+            run("COMMIT", "committing").map_err(|error| Failed {
+                error,
+                at_commit: true,
+            })?;
             Ok(reported
                 .first()
                 .and_then(|r| r.first().cloned().flatten())

@@ -244,15 +244,7 @@ fn partition_filter(table: &TableRef, options: &WriteOptions) -> Result<Option<P
             table: table.to_string(),
             reason: format!("partition {key:?} was given, but the write declares no partitions"),
         }),
-        (Some(partitions), Some(key)) => {
-            partitions
-                .key_of(key)
-                .map(Some)
-                .map_err(|e| Error::InvalidData {
-                    table: table.to_string(),
-                    reason: e.to_string(),
-                })
-        }
+        (Some(partitions), Some(key)) => partitions.key_of(key).map(Some),
     }
 }
 
@@ -330,7 +322,8 @@ fn snapshot_of_write(lake: &Lake, conn: &RawConnection, extra_info: &str) -> Res
             .and_then(|v| v.parse().ok()))
     };
     let single = |sql: String, what: &str| -> Result<i64> {
-        value(sql, what)?.ok_or_else(|| Error::Task(format!("{what}: DuckLake returned no value")))
+        value(sql, what)?
+            .ok_or_else(|| Error::Internal(format!("{what}: DuckLake returned no value")))
     };
     let committed = value(
         sql::snapshot_by_extra_info(lake.metadata(), extra_info),

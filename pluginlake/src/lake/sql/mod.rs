@@ -413,12 +413,18 @@ pub fn select(
     )
 }
 
+/// `query` without its rows: binds and plans it (a missing table or column fails as it would)
+/// but reads nothing.
+pub fn no_rows(query: &str) -> String {
+    format!("SELECT * FROM ({query}) LIMIT 0")
+}
+
 /// `INSTALL 'path'` (from a local extension file).
 pub fn install_from_file(path: &Path) -> Result<String> {
     Ok(format!("INSTALL {}", quote_path(path)?))
 }
 
-/// `INSTALL name` (from DuckDB's repository) and `LOAD name`.
+/// `INSTALL name` (from DuckDB's repository; [`load`] loads it).
 pub fn install(name: &Ident) -> String {
     format!("INSTALL {}", name.as_str())
 }

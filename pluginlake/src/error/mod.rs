@@ -1,13 +1,20 @@
 //! The crate's error type.
 //!
-//! Errors say what was wrong and where (which asset, which table, which column, which file), and are
-//! split into what the caller did wrong ([`Error::is_user_error`]) and internal or environmental
-//! faults.
+//! Errors say what was wrong and where (which asset, which table, which column, which file), and
+//! have a [kind](ErrorKind) that says what the caller should do: fix the input, look elsewhere,
+//! retry, fix the environment, or report a bug.
+
+mod duckdb;
+mod kind;
 
 use std::path::PathBuf;
 
+pub(crate) use self::duckdb::DuckDbErrorType;
+pub use self::duckdb::DuckDbError;
+pub use kind::ErrorKind;
+
 use crate::graph::{GraphError, SelectionError};
-use crate::lake::key::AssetKey;
+use crate::lake::key::{AssetKey, KeyError};
 
 /// Result alias used throughout pluginlake.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -20,13 +27,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 #[non_exhaustive]
 pub enum Error {
     /// An asset key that cannot be mapped to a DuckLake `schema.table`.
-    #[error("asset key {key} cannot be mapped to a DuckLake table: {reason}")]
-    InvalidKey {
-        /// The key as the user wrote it.
-        key: String,
-        /// Why it cannot be mapped.
-        reason: String,
-    },
+    #[error(transparent)]
+    InvalidKey(#[from] KeyError),
 
     /// Data handed to the IO manager that cannot be stored as given (no columns, duplicate column
     /// names, ...). Nothing was written.
@@ -83,6 +85,18 @@ pub enum Error {
     #[error("invalid configuration: {0}")]
     Config(String),
 
+    /// A partition key (or range of keys) that the partitions do not have, or a time-window key
+    /// in the wrong format.
+    #[error("invalid partition {key:?} of column {column:?}: {reason}")]
+    InvalidPartition {
+        /// The partition column.
+        column: String,
+        /// The key (or `first..=last` range) as given.
+        key: String,
+        /// What is wrong, and what would be right.
+        reason: String,
+    },
+
     /// No provisioning step could provide a DuckDB extension.
     #[error(transparent)]
     Extension(#[from] crate::lake::extensions::ProvisionError),
@@ -94,7 +108,7 @@ pub enum Error {
         context: String,
         /// DuckDB's error.
         #[source]
-        source: duckdb::Error,
+        source: DuckDbError,
     },
 
     /// A polars operation failed.
@@ -130,6 +144,11 @@ pub enum Error {
     /// A blocking task was cancelled or panicked.
     #[error("background task failed: {0}")]
     Task(String),
+
+    /// Something that cannot happen did (a component answered outside its contract): a bug in
+    /// pluginlake or in what it runs on. Nothing the caller did causes it.
+    #[error("internal error while {0} (a bug: please report it)")]
+    Internal(String),
 
     /// The definitions cannot form a graph (duplicate key or table, unknown dependency, cycle).
     #[error(transparent)]
@@ -200,24 +219,6 @@ pub enum Error {
 }
 
 impl Error {
-    /// True when the error was caused by the caller's input or configuration (a client error, 4xx
-    /// in HTTP terms), false for faults of the environment or of pluginlake itself.
-    pub fn is_user_error(&self) -> bool {
-        matches!(
-            self,
-            Error::InvalidKey { .. }
-                | Error::InvalidData { .. }
-                | Error::Parse { .. }
-                | Error::UnsupportedType { .. }
-                | Error::TableNotFound { .. }
-                | Error::Config(_)
-                | Error::Graph(_)
-                | Error::Selection(_)
-                | Error::RunNotFound(_)
-                | Error::IllegalTransition { .. }
-        )
-    }
-
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
@@ -252,7 +253,16 @@ pub(crate) trait Context<T> {
     fn context(self, what: impl FnOnce() -> String) -> Result<T>;
 }
 
-impl<T> Context<T> for std::result::Result<T, duckdb::Error> {
+impl<T> Context<T> for std::result::Result<T, ::duckdb::Error> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|source| Error::DuckDb {
+            context: what(),
+            source: source.into(),
+        })
+    }
+}
+
+impl<T> Context<T> for std::result::Result<T, DuckDbError> {
     fn context(self, what: impl FnOnce() -> String) -> Result<T> {
         self.map_err(|source| Error::DuckDb {
             context: what(),
