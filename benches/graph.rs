@@ -18,7 +18,7 @@ fn specs(n: usize) -> Vec<AssetSpec> {
                 .collect();
             AssetSpec::new(format!("s{}/asset_{i}", i % 20).as_str())
                 .with_deps(deps.iter().map(String::as_str))
-                .in_group(format!("g{}", i % 50))
+                .with_group(format!("g{}", i % 50))
         })
         .collect()
 }

@@ -99,8 +99,8 @@ fn partition(c: &mut Criterion) {
     let partitions = Partitions::values("part", &parts);
     for (p, key) in parts.iter().enumerate() {
         let options = WriteOptions::default()
-            .partitioned(partitions.clone())
-            .for_partition(key);
+            .with_partitions(partitions.clone())
+            .with_partition(key);
         lake.store_with(
             "bench/parted",
             frame(p * per_part, per_part, Some(p), 0),
@@ -112,8 +112,8 @@ fn partition(c: &mut Criterion) {
     let mut tag = 0;
     group.bench_function("replace_one_partition_of_30", |b| {
         let options = WriteOptions::default()
-            .partitioned(partitions.clone())
-            .for_partition("p15");
+            .with_partitions(partitions.clone())
+            .with_partition("p15");
         b.iter_batched(
             || {
                 tag += 1;

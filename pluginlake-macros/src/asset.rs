@@ -56,7 +56,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
         spec.extend(quote!(.with_deps([#(#deps),*])));
     }
     if let Some(g) = &options.group {
-        spec.extend(quote!(.in_group(#g)));
+        spec.extend(quote!(.with_group(#g)));
     }
     if let Some(d) = description {
         spec.extend(quote!(.with_description(#d)));
@@ -97,13 +97,13 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             _ => quote!(.with_write_mode(::pluginlake::WriteMode::Replace)),
         })
     };
-    let schema = options.schema.as_ref().map(|s| {
+    let schema = options.schema_mode.as_ref().map(|s| {
         let variant = match s.value().as_str() {
             "freeze" => quote!(Freeze),
             "evolve_drop_missing" => quote!(EvolveDropMissing),
             _ => quote!(Evolve),
         };
-        quote!(.with_schema(::pluginlake::io::SchemaPolicy::#variant))
+        quote!(.with_schema_mode(::pluginlake::io::SchemaMode::#variant))
     });
     let partitions = options.partitions.as_ref().map(|p| {
         let column = &p.column;

@@ -25,8 +25,8 @@ pub struct AssetOptions {
     pub mode: Option<LitStr>,
     /// `merge_on = ["id"]`: merge (upsert) on these key columns.
     pub merge_on: Vec<String>,
-    /// `schema = "evolve" | "evolve_drop_missing" | "freeze"`.
-    pub schema: Option<LitStr>,
+    /// `schema_mode = "evolve" | "evolve_drop_missing" | "freeze"`.
+    pub schema_mode: Option<LitStr>,
     /// `partitions(column = "region", values = [..])` or `partitions(column = "day", daily = "2024-01-01")`.
     pub partitions: Option<Partitioning>,
 }
@@ -58,7 +58,7 @@ pub struct CheckOptions {
 }
 
 const ASSET_OPTIONS: &str = "key_prefix, name, group, description, code_version, metadata(...), \
-     deps(...), ins(...), retry(...), mode, merge_on, schema, partitions(...)";
+     deps(...), ins(...), retry(...), mode, merge_on, schema_mode, partitions(...)";
 const CHECK_OPTIONS: &str = "asset, blocking, name, description";
 
 /// The options with their names, each at most once (else an error at the repeat).
@@ -175,7 +175,7 @@ impl AssetOptions {
                         ));
                     }
                 }
-                "schema" => {
+                "schema_mode" => {
                     let lit = string(&meta)?;
                     if !matches!(
                         lit.value().as_str(),
@@ -183,10 +183,10 @@ impl AssetOptions {
                     ) {
                         return Err(syn::Error::new(
                             lit.span(),
-                            "schema is \"evolve\" (the default: add columns, widen types, keep missing columns), \"evolve_drop_missing\" or \"freeze\"",
+                            "schema_mode is \"evolve\" (the default: add columns, widen types, keep missing columns), \"evolve_drop_missing\" or \"freeze\"",
                         ));
                     }
-                    o.schema = Some(lit);
+                    o.schema_mode = Some(lit);
                 }
                 "partitions" => o.partitions = Some(partitions(&meta)?),
                 _ => {

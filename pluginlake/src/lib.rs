@@ -13,7 +13,7 @@
 //! # fn main() -> pluginlake::Result<()> {
 //! let lake = Lake::open_default()?; // .data/: DuckDB-file catalog, Parquet under .data/lakehouse
 //! let eras = df!["person_id" => [1i64, 2], "condition_concept_id" => [201826i32, 320128]].unwrap();
-//! let m = lake.store_with(["omop", "condition_era"], eras, &WriteOptions::run("run-1"))?;
+//! let m = lake.store_with(["omop", "condition_era"], eras, &WriteOptions::default().with_run_id("run-1"))?;
 //! println!("{} rows in snapshot {}", m.rows, m.snapshot_id);
 //! let back: DataFrame = lake.load(["omop", "condition_era"])?;
 //! # Ok(()) }

@@ -83,12 +83,12 @@ fn merged() -> DataFrame {
     frame()
 }
 
-#[asset(schema = "freeze")]
+#[asset(schema_mode = "freeze")]
 fn frozen() -> DataFrame {
     frame()
 }
 
-#[asset(schema = "evolve_drop_missing")]
+#[asset(schema_mode = "evolve_drop_missing")]
 fn dropping() -> DataFrame {
     frame()
 }
@@ -262,14 +262,14 @@ fn write_modes_become_the_assets_write_mode() {
 }
 
 #[test]
-fn schema_options_become_the_assets_schema_policy() {
-    use pluginlake::io::SchemaPolicy;
-    assert_eq!(frozen::definition().schema, SchemaPolicy::Freeze);
+fn schema_mode_options_become_the_assets_schema_mode() {
+    use pluginlake::io::SchemaMode;
+    assert_eq!(frozen::definition().schema_mode, SchemaMode::Freeze);
     assert_eq!(
-        dropping::definition().schema,
-        SchemaPolicy::EvolveDropMissing
+        dropping::definition().schema_mode,
+        SchemaMode::EvolveDropMissing
     );
-    assert_eq!(bare::definition().schema, SchemaPolicy::Evolve);
+    assert_eq!(bare::definition().schema_mode, SchemaMode::Evolve);
 }
 
 #[test]

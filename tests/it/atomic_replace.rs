@@ -4,9 +4,10 @@
 use crate::common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use pluginlake::Lake;
+use pluginlake::io::{TableData, TableSink};
+use pluginlake::{Lake, LoadOptions, TypeHandler, WriteOptions};
 use polars::prelude::*;
 
 fn frame(rows: usize, tag: i64) -> DataFrame {
@@ -75,7 +76,7 @@ fn each_materialization_commits_exactly_one_snapshot_tagged_with_key_and_run() {
         .store_with(
             ["omop", "person"],
             frame(10, 1),
-            &pluginlake::WriteOptions::run("run-42"),
+            &pluginlake::WriteOptions::default().with_run_id("run-42"),
         )
         .unwrap();
     let snapshots = lake.snapshots().unwrap();
@@ -121,27 +122,46 @@ fn walk(dir: &std::path::Path) -> u64 {
         .sum()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn async_store_and_load_run_off_the_runtime_threads() {
+/// A frame whose handler records the thread it stores and loads on.
+struct ThreadProbe(DataFrame);
+
+static PROBED: Mutex<Vec<std::thread::ThreadId>> = Mutex::new(Vec::new());
+
+impl TypeHandler for ThreadProbe {
+    fn store(self, sink: &mut TableSink) -> pluginlake::Result<()> {
+        PROBED.lock().unwrap().push(std::thread::current().id());
+        sink.put_dataframe(self.0)
+    }
+
+    fn load(data: TableData) -> pluginlake::Result<Self> {
+        PROBED.lock().unwrap().push(std::thread::current().id());
+        Ok(ThreadProbe(data.into_dataframe()?))
+    }
+}
+
+// A current-thread runtime runs every task on the test's own thread: work done anywhere else
+// ran on tokio's blocking pool.
+#[tokio::test(flavor = "current_thread")]
+async fn async_store_and_load_run_on_the_blocking_pool_not_the_runtime_thread() {
     let dir = tempfile::tempdir().unwrap();
     let lake = common::lake_in(dir.path());
-    let writes = (0..4).map(|i| {
-        let lake = lake.clone();
-        tokio::spawn(async move {
-            lake.store_async(
-                format!("t{i}").as_str(),
-                frame(1000 * (i + 1), i as i64),
-                Default::default(),
-            )
-            .await
-        })
-    });
-    for (i, w) in writes.enumerate() {
-        let m = w.await.unwrap().unwrap();
-        assert_eq!(m.rows as usize, 1000 * (i + 1));
-    }
-    let df: DataFrame = lake.load_async("t3", Default::default()).await.unwrap();
-    assert_eq!(df.height(), 4000);
+    let runtime_thread = std::thread::current().id();
+    let m = lake
+        .store_async("probed", ThreadProbe(frame(1000, 1)), &WriteOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(m.rows, 1000);
+    let back: ThreadProbe = lake
+        .load_async("probed", &LoadOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(back.0.height(), 1000);
+    let probed = PROBED.lock().unwrap().clone();
+    assert_eq!(probed.len(), 2, "the handler stored and loaded once each");
+    assert!(
+        probed.iter().all(|t| *t != runtime_thread),
+        "the handler ran on the runtime thread"
+    );
 }
 
 #[test]
@@ -181,13 +201,13 @@ fn replacing_with_the_same_or_new_columns_keeps_every_snapshot_readable() {
             "t",
             df!["id" => [7i64], "extra" => [true]].unwrap(),
             &pluginlake::WriteOptions::default()
-                .with_schema(pluginlake::io::SchemaPolicy::EvolveDropMissing),
+                .with_schema_mode(pluginlake::io::SchemaMode::EvolveDropMissing),
         )
         .unwrap(); // columns added and dropped
     let at = |m: &pluginlake::Materialization| -> DataFrame {
         lake.load_with(
             "t",
-            &pluginlake::LoadOptions::default().at_snapshot(m.snapshot_id),
+            &pluginlake::LoadOptions::default().with_snapshot(m.snapshot_id),
         )
         .unwrap()
     };

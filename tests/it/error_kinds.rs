@@ -24,7 +24,7 @@ fn reading_a_column_the_table_lacks_is_bad_input() {
     let lake = common::lake_in(dir.path());
     lake.store("people", df!["id" => [1i64]].unwrap()).unwrap();
     let err = lake
-        .load_with::<DataFrame>("people", &LoadOptions::default().columns(["nope"]))
+        .load_with::<DataFrame>("people", &LoadOptions::default().with_columns(["nope"]))
         .unwrap_err();
     assert!(matches!(err, Error::DuckDb { .. }), "{err:?}");
     assert_eq!(err.kind(), ErrorKind::BadInput, "{err}");

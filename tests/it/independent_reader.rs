@@ -74,7 +74,7 @@ fn pluginlake_loads_an_earlier_snapshot() {
     let old: DataFrame = lake
         .load_with(
             "series",
-            &pluginlake::LoadOptions::default().at_snapshot(first.snapshot_id),
+            &pluginlake::LoadOptions::default().with_snapshot(first.snapshot_id),
         )
         .unwrap();
     assert!(old.equals(&df!["x" => [1i32, 2]].unwrap()), "{old}");

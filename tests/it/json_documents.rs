@@ -258,7 +258,7 @@ fn dotted_mode_makes_a_column_per_nested_key() -> TestResult {
         json!({"id": 1, "address": {"city": "Oslo", "geo": {"lat": 59.9}}, "visits": [{"ward": 3}]}),
         json!({"id": 2, "address": {"zip": "5003"}}),
     ])?
-    .dotted();
+    .with_nesting(Nesting::Dotted);
     assert_eq!(rows.nesting(), Nesting::Dotted);
     let m = lake.store(["raw", "patients"], rows)?;
     let mut names = column_names(&m);
@@ -289,7 +289,7 @@ fn dotted_mode_makes_a_column_per_nested_key() -> TestResult {
         ])
     );
 
-    let clash = JsonRows::from_values([json!({"a.b": 1, "a": {"b": 2}})])?.dotted();
+    let clash = JsonRows::from_values([json!({"a.b": 1, "a": {"b": 2}})])?.with_nesting(Nesting::Dotted);
     let e = lake.store(["raw", "clash"], clash).unwrap_err();
     assert!(
         matches!(&e, Error::InvalidData { reason, .. } if reason.contains("row 1") && reason.contains("\"a.b\"")),

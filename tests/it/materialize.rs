@@ -34,7 +34,7 @@ fn recorder() -> (MaterializeOptions, Arc<Mutex<Vec<RunEvent>>>) {
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = events.clone();
     let options =
-        MaterializeOptions::default().on_event(move |e| sink.lock().unwrap().push(e.clone()));
+        MaterializeOptions::default().with_event_sink(move |e| sink.lock().unwrap().push(e.clone()));
     (options, events)
 }
 

@@ -28,15 +28,15 @@ fn region_rows(region: &str, rows: usize, tag: i64) -> DataFrame {
 
 fn write(region: &str) -> WriteOptions {
     WriteOptions::default()
-        .partitioned(regions())
-        .for_partition(region)
+        .with_partitions(regions())
+        .with_partition(region)
 }
 
 fn load_region(lake: &Lake, region: &str) -> DataFrame {
     let df: DataFrame = lake
         .load_with(
             "sales",
-            &LoadOptions::default().filter(regions().key_of(region).unwrap()),
+            &LoadOptions::default().with_filter(regions().key_of(region).unwrap()),
         )
         .unwrap();
     df.sort(["id"], Default::default()).unwrap()
@@ -153,13 +153,13 @@ fn daily_partitions_load_one_day_or_a_range() {
     };
     for (day, n) in [("2024-01-01", 3), ("2024-01-02", 4), ("2024-01-03", 5)] {
         let options = WriteOptions::default()
-            .partitioned(days.clone())
-            .for_partition(day);
+            .with_partitions(days.clone())
+            .with_partition(day);
         lake.store_with("visits", day_rows(day, n), &options)
             .unwrap();
     }
     let rows = |filter| {
-        lake.load_with::<DataFrame>("visits", &LoadOptions::default().filter(filter))
+        lake.load_with::<DataFrame>("visits", &LoadOptions::default().with_filter(filter))
             .unwrap()
             .height()
     };

@@ -287,7 +287,7 @@ fn loading_chosen_columns_returns_only_those_in_that_order() {
     let df: DataFrame = lake
         .load_with(
             "cols",
-            &pluginlake::LoadOptions::default().columns(["utf8", "i64"]),
+            &pluginlake::LoadOptions::default().with_columns(["utf8", "i64"]),
         )
         .unwrap();
     let names: Vec<&str> = df.get_column_names().iter().map(|s| s.as_str()).collect();

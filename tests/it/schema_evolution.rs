@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use pluginlake::io::SchemaPolicy;
+use pluginlake::io::SchemaMode;
 use pluginlake::{Lake, LoadOptions, Materialization, WriteMode, WriteOptions};
 use polars::prelude::*;
 
@@ -24,7 +24,7 @@ fn columns(lake: &Lake, table: &str) -> Vec<String> {
 
 fn at(lake: &Lake, table: &str, m: &Materialization) -> DataFrame {
     let df: DataFrame = lake
-        .load_with(table, &LoadOptions::default().at_snapshot(m.snapshot_id))
+        .load_with(table, &LoadOptions::default().with_snapshot(m.snapshot_id))
         .unwrap();
     df.sort(["id"], Default::default()).unwrap()
 }
@@ -114,7 +114,7 @@ fn drop_missing_removes_the_column_but_not_from_older_snapshots() {
     let first = lake
         .store("t", df!["id" => [1i64], "note" => ["x"]].unwrap())
         .unwrap();
-    let drop = WriteOptions::default().with_schema(SchemaPolicy::EvolveDropMissing);
+    let drop = WriteOptions::default().with_schema_mode(SchemaMode::EvolveDropMissing);
     lake.store_with("t", df!["id" => [2i64]].unwrap(), &drop)
         .unwrap();
     assert_eq!(columns(&lake, "t"), ["id BIGINT"]);
@@ -158,7 +158,7 @@ fn an_incompatible_change_names_the_column_and_both_types_and_commits_nothing() 
 fn a_frozen_schema_refuses_new_and_widened_columns() {
     let dir = tempfile::tempdir().unwrap();
     let lake = common::lake_in(dir.path());
-    let frozen = WriteOptions::default().with_schema(SchemaPolicy::Freeze);
+    let frozen = WriteOptions::default().with_schema_mode(SchemaMode::Freeze);
     lake.store_with("t", df!["id" => [1i32]].unwrap(), &frozen)
         .unwrap();
     let err = lake

@@ -52,7 +52,7 @@ fn appending_other_columns_to_a_frozen_schema_is_an_error_that_names_them_and_co
         .unwrap();
     let before = common::snapshot_count(&lake);
     let other = df!["id" => [2i64], "age" => [40i32]].unwrap();
-    let frozen = with(WriteMode::Append).with_schema(pluginlake::io::SchemaPolicy::Freeze);
+    let frozen = with(WriteMode::Append).with_schema_mode(pluginlake::io::SchemaMode::Freeze);
     let err = lake.store_with("log", other, &frozen).unwrap_err();
     assert_eq!(err.kind(), pluginlake::ErrorKind::BadInput);
     let msg = err.to_string();

@@ -76,9 +76,9 @@ fn text_mode_round_trips_documents_and_extracted_fields() -> TestResult {
         "<patient id=\"p1\">\n  <name><family>Doe</family><given>Jane</given></name>\n</patient>";
     let second = "<patient id='p2'><name><given>John</given></name></patient>";
     let docs = XmlDocuments::from_texts([first, second])?
-        .extract("patient_id", "patient/@id")?
-        .extract("family", "patient/name/family")?
-        .extract("phone", "patient/telecom/@value")?;
+        .with_field("patient_id", "patient/@id")?
+        .with_field("family", "patient/name/family")?
+        .with_field("phone", "patient/telecom/@value")?;
     let ids: Vec<_> = docs.documents().iter().map(|d| d.id()).collect();
     assert_eq!(ids[0].get_version_num(), 7);
 
@@ -226,7 +226,7 @@ fn namespaces_are_dropped_to_local_names() -> TestResult {
     );
 
     // Text mode matches paths by local name too.
-    let docs = XmlDocuments::from_texts([xml])?.extract("gender", "Bundle/entry/Patient/gender")?;
+    let docs = XmlDocuments::from_texts([xml])?.with_field("gender", "Bundle/entry/Patient/gender")?;
     assert_eq!(docs.documents()[0].field("gender"), Some("female"));
     Ok(())
 }
@@ -287,7 +287,7 @@ fn cdata_and_entities_become_text() -> TestResult {
     assert_eq!(note.text("escaped"), Some("<b> \"bold\" 's AB"));
 
     // Text mode stores the document exactly as given and extracts the same values.
-    let docs = XmlDocuments::from_texts([xml])?.extract("body", "notes/note/body")?;
+    let docs = XmlDocuments::from_texts([xml])?.with_field("body", "notes/note/body")?;
     lake.store("raw/note_documents", docs)?;
     let back: XmlDocuments = lake.load("raw/note_documents")?;
     assert_eq!(back.documents()[0].text(), xml);
@@ -449,7 +449,7 @@ fn files_are_read_and_their_errors_name_the_file() -> TestResult {
     lake.store("raw/patients_from_file", rows)?;
     let back: XmlRows = lake.load("raw/patients_from_file")?;
     assert_eq!(back.len(), 2);
-    let docs = XmlDocuments::from_file(&good)?.extract("first", "patients/patient/@id")?;
+    let docs = XmlDocuments::from_file(&good)?.with_field("first", "patients/patient/@id")?;
     assert_eq!(docs.documents()[0].text(), PATIENTS);
     assert_eq!(docs.documents()[0].field("first"), Some("p1"));
 

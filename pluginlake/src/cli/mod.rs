@@ -209,7 +209,7 @@ where
             // Fail on a bad selection before opening the lake.
             defs.select(&selection)?;
             let lake = Lake::open_async(config).await?;
-            let mut options = MaterializeOptions::default().on_event(progress());
+            let mut options = MaterializeOptions::default().with_event_sink(progress());
             if let Some(n) = concurrency {
                 options = options.with_concurrency(n);
             }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::{AssetContext, AssetSpec};
 use crate::error::{BoxError, Result};
-use crate::io::{Materialization, Partitions, SchemaPolicy, TypeHandler, WriteMode};
+use crate::io::{Materialization, Partitions, SchemaMode, TypeHandler, WriteMode};
 use crate::lake::key::AssetKey;
 
 /// A boxed, sendable future (what asset and check definitions return).
@@ -118,7 +118,7 @@ pub struct AssetDef {
     /// How its output is written (replace, append, merge).
     pub write_mode: WriteMode,
     /// What its writes may do to the table's columns (evolve, freeze).
-    pub schema: SchemaPolicy,
+    pub schema_mode: SchemaMode,
     /// How its table is partitioned, if it is.
     pub partitions: Option<Partitions>,
     compute: Option<Compute>,
@@ -137,7 +137,7 @@ impl AssetDef {
             spec,
             retry: RetryPolicy::none(),
             write_mode: WriteMode::Replace,
-            schema: SchemaPolicy::default(),
+            schema_mode: SchemaMode::default(),
             partitions: None,
             compute: Some(Arc::new(move |ctx| Box::pin(compute(ctx)))),
         }
@@ -150,7 +150,7 @@ impl AssetDef {
             spec,
             retry: RetryPolicy::none(),
             write_mode: WriteMode::Replace,
-            schema: SchemaPolicy::default(),
+            schema_mode: SchemaMode::default(),
             partitions: None,
             compute: None,
         }
@@ -169,8 +169,8 @@ impl AssetDef {
     }
 
     /// Set what writes may do to the table's columns.
-    pub fn with_schema(mut self, schema: SchemaPolicy) -> Self {
-        self.schema = schema;
+    pub fn with_schema_mode(mut self, schema_mode: SchemaMode) -> Self {
+        self.schema_mode = schema_mode;
         self
     }
 
@@ -209,7 +209,7 @@ impl fmt::Debug for AssetDef {
             .field("spec", &self.spec)
             .field("retry", &self.retry)
             .field("write_mode", &self.write_mode)
-            .field("schema", &self.schema)
+            .field("schema_mode", &self.schema_mode)
             .field("partitions", &self.partitions)
             .field("materializable", &self.is_materializable())
             .finish()

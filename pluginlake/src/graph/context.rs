@@ -62,7 +62,7 @@ pub struct InputPin {
 impl AssetContext {
     /// A context for `key` in run `run_id`. Upstreams listed in `inputs` are read as pinned
     /// there; others whole, at the latest snapshot. The output is written with `output` (mode,
-    /// schema policy, partitions, partition; the run id is the context's).
+    /// schema mode, partitions, partition; the run id is the context's).
     pub fn new(
         lake: Lake,
         run_id: impl Into<String>,
@@ -136,7 +136,7 @@ impl AssetContext {
         };
         self.inner
             .lake
-            .load_async::<T>(upstream.clone(), options)
+            .load_async::<T>(upstream.clone(), &options)
             .await
             .map_err(|source| Error::Input {
                 asset: self.inner.key.clone(),
@@ -146,13 +146,13 @@ impl AssetContext {
     }
 
     /// Store what the asset function returned, with the asset's write options (mode, schema
-    /// policy, this run's partition): one DuckLake snapshot tagged with the run id and key; an
+    /// mode, this run's partition): one DuckLake snapshot tagged with the run id and key; an
     /// `Err` the function returned becomes [`Error::Asset`].
     pub async fn store_output<O: AssetOutput>(&self, output: O) -> Result<Materialization> {
         let value = output.into_value().map_err(|e| self.failed(e))?;
         self.inner
             .lake
-            .store_async(self.inner.key.clone(), value, self.inner.output.clone())
+            .store_async(self.inner.key.clone(), value, &self.inner.output)
             .await
     }
 

@@ -67,7 +67,7 @@ impl AssetSpec {
     }
 
     /// Put the asset in a group.
-    pub fn in_group(mut self, group: impl Into<String>) -> Self {
+    pub fn with_group(mut self, group: impl Into<String>) -> Self {
         self.group = Some(group.into());
         self
     }

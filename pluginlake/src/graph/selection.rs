@@ -143,8 +143,8 @@ mod tests {
 
     fn defs() -> Definitions {
         Definitions::new([
-            AssetSpec::new("raw_conditions").in_group("raw"),
-            AssetSpec::new("raw_persons").in_group("raw"),
+            AssetSpec::new("raw_conditions").with_group("raw"),
+            AssetSpec::new("raw_persons").with_group("raw"),
             AssetSpec::new("omop/person").with_deps(["raw_persons"]),
             AssetSpec::new("omop/condition_occurrence").with_deps(["raw_conditions"]),
             AssetSpec::new("omop/condition_era")

@@ -1,6 +1,6 @@
 //! Schema evolution: how the columns of a write meet the columns of the table.
 //!
-//! Under [`SchemaPolicy::Evolve`] (the default) a new column is added to the table, a widened
+//! Under [`SchemaMode::Evolve`] (the default) a new column is added to the table, a widened
 //! type is promoted (int32 -> int64, float32 -> float64, ...), and a column the new data lacks is
 //! kept (its new rows are NULL). Older snapshots keep reading as they were written. A change
 //! DuckLake cannot make (a string column becoming an integer) fails the write before anything is
@@ -11,15 +11,15 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::lake::sql::{ColumnDef, TableRef};
 
-/// What a write may do to the table's columns. Chosen per asset (`#[asset(schema = "freeze")]`)
-/// or per call ([`WriteOptions::with_schema`](super::WriteOptions::with_schema)).
+/// What a write may do to the table's columns. Chosen per asset (`#[asset(schema_mode = "freeze")]`)
+/// or per call ([`WriteOptions::with_schema_mode`](super::WriteOptions::with_schema_mode)).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum SchemaPolicy {
+pub enum SchemaMode {
     /// Add new columns, promote widened types, keep columns the new data lacks (nullable).
     #[default]
     Evolve,
-    /// As [`SchemaPolicy::Evolve`], but columns the new data lacks are dropped from the table
+    /// As [`SchemaMode::Evolve`], but columns the new data lacks are dropped from the table
     /// (older snapshots still have them).
     EvolveDropMissing,
     /// The table's columns never change after the first write: any difference fails the write.
@@ -49,12 +49,12 @@ pub(crate) struct Evolution {
 }
 
 /// Compare the table's columns (`existing`) with the new data's (`new`), both as DuckDB renders
-/// their types, and decide what the write does to the table under `policy`.
+/// their types, and decide what the write does to the table under `mode`.
 pub(crate) fn plan(
     table: &TableRef,
     existing: &[ColumnDef],
     new: &[ColumnDef],
-    policy: SchemaPolicy,
+    mode: SchemaMode,
 ) -> Result<Evolution> {
     let find = |cols: &[ColumnDef], name: &str| {
         cols.iter().position(|c| c.name.eq_ignore_ascii_case(name))
@@ -82,11 +82,11 @@ pub(crate) fn plan(
                     ));
                 }
             }
-            None if policy == SchemaPolicy::EvolveDropMissing => {
+            None if mode == SchemaMode::EvolveDropMissing => {
                 changes.push(Change::Missing(old.clone()));
             }
             None => {
-                if policy == SchemaPolicy::Freeze {
+                if mode == SchemaMode::Freeze {
                     changes.push(Change::Missing(old.clone()));
                 }
                 columns.push(old.clone());
@@ -109,7 +109,7 @@ pub(crate) fn plan(
             ),
         });
     }
-    if policy == SchemaPolicy::Freeze && !changes.is_empty() {
+    if mode == SchemaMode::Freeze && !changes.is_empty() {
         let what: Vec<String> = changes.iter().map(describe).collect();
         return Err(Error::InvalidData {
             table: table.to_string(),
@@ -185,7 +185,7 @@ mod tests {
             &table(),
             &[col("a", "INTEGER"), col("b", "VARCHAR")],
             &[col("c", "DOUBLE"), col("a", "BIGINT")],
-            SchemaPolicy::Evolve,
+            SchemaMode::Evolve,
         )
         .unwrap();
         assert_eq!(
@@ -208,7 +208,7 @@ mod tests {
             &table(),
             &[col("a", "BIGINT")],
             &[col("a", "INTEGER")],
-            SchemaPolicy::Freeze,
+            SchemaMode::Freeze,
         )
         .unwrap();
         assert!(e.changes.is_empty());
@@ -220,7 +220,7 @@ mod tests {
             &table(),
             &[col("a", "VARCHAR")],
             &[col("a", "INTEGER")],
-            SchemaPolicy::Evolve,
+            SchemaMode::Evolve,
         )
         .unwrap_err()
         .to_string();
@@ -236,7 +236,7 @@ mod tests {
             &table(),
             &[col("a", "INTEGER"), col("b", "VARCHAR")],
             &[col("a", "BIGINT")],
-            SchemaPolicy::Freeze,
+            SchemaMode::Freeze,
         )
         .unwrap_err()
         .to_string();
@@ -254,7 +254,7 @@ mod tests {
             &table(),
             &[col("a", "INTEGER"), col("b", "VARCHAR")],
             &[col("a", "INTEGER")],
-            SchemaPolicy::EvolveDropMissing,
+            SchemaMode::EvolveDropMissing,
         )
         .unwrap();
         assert_eq!(e.changes, vec![Change::Missing(col("b", "VARCHAR"))]);

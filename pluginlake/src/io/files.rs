@@ -6,9 +6,13 @@
 //! # fn main() -> pluginlake::Result<()> {
 //! let lake = pluginlake::Lake::open_default()?;
 //! // Semicolon-separated, `amount` read as DECIMAL, the other column types inferred.
-//! lake.store("raw.payments", CsvFile::new("payments.csv").delimiter(';').types([("amount", "DECIMAL(12,2)")]))?;
+//! let payments = CsvFile::new("payments.csv")
+//!     .with_delimiter(';')
+//!     .with_types([("amount", "DECIMAL(12,2)")]);
+//! lake.store(["raw", "payments"], payments)?;
 //! // Hard-linked under the lake's data path and registered: no data is copied.
-//! lake.store("raw.events", ParquetFiles::new(["/staging/events-0.parquet", "/staging/events-1.parquet"]))?;
+//! let events = ParquetFiles::new(["/staging/events-0.parquet", "/staging/events-1.parquet"]);
+//! lake.store(["raw", "events"], events)?;
 //! # Ok(()) }
 //! ```
 //!
@@ -52,26 +56,26 @@ impl CsvFile {
     }
 
     /// The field delimiter (default: detected).
-    pub fn delimiter(mut self, delimiter: char) -> Self {
+    pub fn with_delimiter(mut self, delimiter: char) -> Self {
         self.delimiter = Some(delimiter);
         self
     }
 
     /// Whether the first line holds the column names (default: true).
-    pub fn header(mut self, header: bool) -> Self {
+    pub fn with_header(mut self, header: bool) -> Self {
         self.header = header;
         self
     }
 
     /// The quote character (default: `"`).
-    pub fn quote(mut self, quote: char) -> Self {
+    pub fn with_quote(mut self, quote: char) -> Self {
         self.quote = Some(quote);
         self
     }
 
     /// Every column, in file order, with its SQL type (`INTEGER`, `DATE`, `DECIMAL(12,2)`, ...):
     /// nothing is inferred.
-    pub fn columns<I, N, T>(mut self, columns: I) -> Self
+    pub fn with_columns<I, N, T>(mut self, columns: I) -> Self
     where
         I: IntoIterator<Item = (N, T)>,
         N: Into<String>,
@@ -82,7 +86,7 @@ impl CsvFile {
     }
 
     /// SQL types of some columns by name; the others are inferred.
-    pub fn types<I, N, T>(mut self, types: I) -> Self
+    pub fn with_types<I, N, T>(mut self, types: I) -> Self
     where
         I: IntoIterator<Item = (N, T)>,
         N: Into<String>,

@@ -12,7 +12,7 @@
 //! with extracted fields) and [`XmlRows`] (a row per record element), [`CsvFile`] and
 //! [`ParquetFile`] (read into the table), and [`ParquetFiles`] (registered without copying).
 //!
-//! How a write changes the table: a [`WriteMode`] (replace, append, merge), a [`SchemaPolicy`]
+//! How a write changes the table: a [`WriteMode`] (replace, append, merge), a [`SchemaMode`]
 //! (evolve, freeze) and optionally [`Partitions`] with the one partition written.
 
 pub mod convert;
@@ -28,7 +28,7 @@ pub mod rows;
 mod write;
 pub mod xml;
 
-pub use evolve::SchemaPolicy;
+pub use evolve::SchemaMode;
 pub use files::{CsvFile, ParquetFile, ParquetFiles};
 pub use json::{JsonDocuments, JsonRows};
 pub use partition::{PartitionFilter, PartitionKind, Partitions, Window};
@@ -227,10 +227,12 @@ pub enum WriteMode {
     /// The table becomes exactly the new data (created, or re-created with new columns).
     #[default]
     Replace,
-    /// The new rows are added (the table is created on first write; the columns must match).
+    /// The new rows are added (the table is created on first write; its columns evolve as the
+    /// [`SchemaMode`] allows).
     Append,
     /// Upsert on key columns: rows whose keys exist are updated, the others inserted (the table
-    /// is created on first write; the columns must match; keys must be unique in the new data).
+    /// is created on first write; its columns evolve as the [`SchemaMode`] allows; keys must be
+    /// unique in the new data).
     Merge {
         /// The key columns.
         keys: Vec<String>,
@@ -238,6 +240,17 @@ pub enum WriteMode {
 }
 
 /// Options of one write.
+///
+/// ```
+/// use pluginlake::io::{Partitions, SchemaMode, WriteMode, WriteOptions};
+///
+/// let options = WriteOptions::default()
+///     .with_mode(WriteMode::Merge { keys: vec!["person_id".into()] })
+///     .with_schema_mode(SchemaMode::Freeze)
+///     .with_partitions(Partitions::values("region", ["north", "south"]))
+///     .with_partition("south");
+/// # let _ = options;
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct WriteOptions {
@@ -246,7 +259,7 @@ pub struct WriteOptions {
     /// Replace (default), append or merge.
     pub mode: WriteMode,
     /// What the write may do to the table's columns (default: evolve).
-    pub schema: SchemaPolicy,
+    pub schema_mode: SchemaMode,
     /// How the table is partitioned (kept across replaces).
     pub partitions: Option<Partitions>,
     /// The one partition this write replaces (appends to, merges into); the new rows must all
@@ -255,12 +268,10 @@ pub struct WriteOptions {
 }
 
 impl WriteOptions {
-    /// Options with a run id.
-    pub fn run(run_id: impl Into<String>) -> Self {
-        WriteOptions {
-            run_id: Some(run_id.into()),
-            ..WriteOptions::default()
-        }
+    /// Record `run_id` as the run that writes.
+    pub fn with_run_id(mut self, run_id: impl Into<String>) -> Self {
+        self.run_id = Some(run_id.into());
+        self
     }
 
     /// Write in `mode`.
@@ -269,27 +280,40 @@ impl WriteOptions {
         self
     }
 
-    /// Write under a schema policy.
-    pub fn with_schema(mut self, schema: SchemaPolicy) -> Self {
-        self.schema = schema;
+    /// Write under a schema mode (what the write may do to the table's columns).
+    pub fn with_schema_mode(mut self, schema_mode: SchemaMode) -> Self {
+        self.schema_mode = schema_mode;
         self
     }
 
     /// The table is partitioned so.
-    pub fn partitioned(mut self, partitions: Partitions) -> Self {
+    pub fn with_partitions(mut self, partitions: Partitions) -> Self {
         self.partitions = Some(partitions);
         self
     }
 
-    /// Write only the partition `key`.
-    pub fn for_partition(mut self, key: impl Into<String>) -> Self {
+    /// Write only the partition `key` (of the partitions given with
+    /// [`with_partitions`](Self::with_partitions)).
+    pub fn with_partition(mut self, key: impl Into<String>) -> Self {
         self.partition = Some(key.into());
         self
     }
 }
 
 /// What to read.
+///
+/// ```
+/// use pluginlake::io::{LoadOptions, Partitions};
+///
+/// let days = Partitions::values("region", ["north", "south"]);
+/// let options = LoadOptions::default()
+///     .with_columns(["person_id", "region"])
+///     .with_snapshot(3)
+///     .with_filter(days.key_of("south").unwrap());
+/// # let _ = options;
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct LoadOptions {
     /// Only these columns, in this order (default: all).
     pub columns: Option<Vec<String>>,
@@ -300,8 +324,8 @@ pub struct LoadOptions {
 }
 
 impl LoadOptions {
-    /// Read only `columns`.
-    pub fn columns<I, S>(mut self, columns: I) -> Self
+    /// Read only `columns`, in this order.
+    pub fn with_columns<I, S>(mut self, columns: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -311,14 +335,14 @@ impl LoadOptions {
     }
 
     /// Read the table as of `snapshot`.
-    pub fn at_snapshot(mut self, snapshot: i64) -> Self {
+    pub fn with_snapshot(mut self, snapshot: i64) -> Self {
         self.snapshot = Some(snapshot);
         self
     }
 
     /// Read only the rows of a partition or a range of partitions
     /// ([`Partitions::key_of`], [`Partitions::range`]).
-    pub fn filter(mut self, filter: PartitionFilter) -> Self {
+    pub fn with_filter(mut self, filter: PartitionFilter) -> Self {
         self.filter = Some(filter);
         self
     }
@@ -431,10 +455,9 @@ impl Lake {
         &self,
         key: impl Into<AssetKey>,
         value: T,
-        options: WriteOptions,
+        options: &WriteOptions,
     ) -> Result<Materialization> {
-        let lake = self.clone();
-        let key = key.into();
+        let (lake, key, options) = (self.clone(), key.into(), options.clone());
         blocking(move || lake.store_with(key, value, &options)).await
     }
 
@@ -442,10 +465,9 @@ impl Lake {
     pub async fn load_async<T: TypeHandler>(
         &self,
         key: impl Into<AssetKey>,
-        options: LoadOptions,
+        options: &LoadOptions,
     ) -> Result<T> {
-        let lake = self.clone();
-        let key = key.into();
+        let (lake, key, options) = (self.clone(), key.into(), options.clone());
         blocking(move || lake.load_with::<T>(key, &options)).await
     }
 }

@@ -14,8 +14,8 @@
 //! assert_eq!(days.key_of("2024-01-03").unwrap().to_string(), "visit_date 2024-01-03");
 //!
 //! // Write the "south" partition; read two days.
-//! let write = WriteOptions::default().partitioned(regions).for_partition("south");
-//! let read = LoadOptions::default().filter(days.range("2024-01-02", "2024-01-03").unwrap());
+//! let write = WriteOptions::default().with_partitions(regions).with_partition("south");
+//! let read = LoadOptions::default().with_filter(days.range("2024-01-02", "2024-01-03").unwrap());
 //! # let _ = (write, read);
 //! ```
 
@@ -282,7 +282,7 @@ impl Partitions {
     }
 }
 
-/// Rows of one partition or of a range of partitions (for [`LoadOptions::filter`](super::LoadOptions::filter)
+/// Rows of one partition or of a range of partitions (for [`LoadOptions::with_filter`](super::LoadOptions::with_filter)
 /// and for the rows a partition write replaces).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PartitionFilter {

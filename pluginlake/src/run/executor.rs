@@ -50,7 +50,7 @@ pub(super) async fn execute(
             )));
         }
     }
-    let emit = Emitter(options.on_event.clone());
+    let emit = Emitter(options.event_sink.clone());
     emit.send(|| RunEvent::RunStarted {
         run_id: run_id.clone(),
         assets: plan.iter().map(|&i| defs.at(i).key().clone()).collect(),
@@ -222,7 +222,7 @@ impl AssetJob {
         WriteOptions {
             run_id: Some(self.run_id.clone()),
             mode: self.def.write_mode.clone(),
-            schema: self.def.schema,
+            schema_mode: self.def.schema_mode,
             partitions: self.def.partitions.clone(),
             partition: self.partition.clone(),
         }

@@ -101,7 +101,7 @@ pub struct MaterializeOptions {
     /// The run id (default: a new UUIDv7, sortable by time and unguessable).
     pub run_id: Option<String>,
     /// Where events go.
-    pub on_event: Option<EventSink>,
+    pub event_sink: Option<EventSink>,
     /// The partition to materialize of every partitioned asset in the selection (assets that
     /// are not partitioned are materialized whole).
     pub partition: Option<String>,
@@ -112,7 +112,7 @@ impl Default for MaterializeOptions {
         MaterializeOptions {
             concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             run_id: None,
-            on_event: None,
+            event_sink: None,
             partition: None,
         }
     }
@@ -138,8 +138,8 @@ impl MaterializeOptions {
     }
 
     /// Send events to `sink`.
-    pub fn on_event(mut self, sink: impl Fn(&RunEvent) + Send + Sync + 'static) -> Self {
-        self.on_event = Some(Arc::new(sink));
+    pub fn with_event_sink(mut self, sink: impl Fn(&RunEvent) + Send + Sync + 'static) -> Self {
+        self.event_sink = Some(Arc::new(sink));
         self
     }
 }
@@ -149,7 +149,8 @@ impl fmt::Debug for MaterializeOptions {
         f.debug_struct("MaterializeOptions")
             .field("concurrency", &self.concurrency)
             .field("run_id", &self.run_id)
-            .field("on_event", &self.on_event.is_some())
+            .field("event_sink", &self.event_sink.is_some())
+            .field("partition", &self.partition)
             .finish()
     }
 }

@@ -81,7 +81,7 @@ pub async fn work_one(
         .materialize
         .clone()
         .with_run_id(run.id.clone())
-        .on_event(move |e| {
+        .with_event_sink(move |e| {
             let _ = events.send(e.clone());
         });
 

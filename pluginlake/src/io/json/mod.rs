@@ -30,7 +30,7 @@
 //! # Flattened to columns
 //!
 //! ```no_run
-//! use pluginlake::io::json::JsonRows;
+//! use pluginlake::io::json::{JsonRows, Nesting};
 //! use pluginlake::prelude::*;
 //! use serde_json::json;
 //!
@@ -43,7 +43,7 @@
 //! // address STRUCT(city VARCHAR, zip VARCHAR), codes BIGINT[], id BIGINT
 //! lake.store(["raw", "patients"], patients.clone())?;
 //! // address.city VARCHAR, address.zip VARCHAR, codes BIGINT[], id BIGINT
-//! lake.store(["raw", "patients_flat"], patients.dotted())?;
+//! lake.store(["raw", "patients_flat"], patients.with_nesting(Nesting::Dotted))?;
 //! let rows: JsonRows = lake.load(["raw", "patients"])?;
 //! assert_eq!(rows.rows()[0]["address"], json!({"city": "Oslo", "zip": null}));
 //! # Ok(()) }

@@ -90,11 +90,6 @@ impl JsonRows {
         self
     }
 
-    /// Store nested objects as dotted columns ([`Nesting::Dotted`]).
-    pub fn dotted(self) -> Self {
-        self.with_nesting(Nesting::Dotted)
-    }
-
     /// How nested objects are stored. Loaded rows say [`Nesting::Struct`]: a dotted table loads
     /// with its dotted keys as they are, and stores back to the same columns.
     pub fn nesting(&self) -> Nesting {

@@ -8,7 +8,7 @@ use arrow::ffi_stream::FFI_ArrowArrayStream;
 
 use super::{describe, emptied_by_delete, same_columns, Fill, COMMIT_AUTHOR};
 use crate::error::{Context, DuckDbErrorType, Error, Result};
-use crate::io::evolve::{self, Evolution, SchemaPolicy};
+use crate::io::evolve::{self, Evolution, SchemaMode};
 use crate::io::partition::{PartitionFilter, Partitions};
 use crate::io::WriteMode;
 use crate::lake::database::RawConnection;
@@ -65,7 +65,7 @@ pub(super) struct Commit<'a> {
     pub message: &'a str,
     pub extra_info: &'a str,
     pub mode: &'a WriteMode,
-    pub schema: SchemaPolicy,
+    pub schema_mode: SchemaMode,
     /// The table's partitioning, if any.
     pub partitions: Option<&'a Partitions>,
     /// The one partition written, if any.
@@ -264,7 +264,7 @@ impl Commit<'_> {
             what,
         )?;
         let new = describe(self.conn, &sql::describe_columns(self.columns), what)?;
-        evolve::plan(self.table, &existing, &new, self.schema)
+        evolve::plan(self.table, &existing, &new, self.schema_mode)
     }
 
     /// The statement re-partitioning an existing table whose DuckLake partitioning is not

@@ -124,7 +124,7 @@ pub(crate) fn write_table(
         message: &message,
         extra_info: &extra_info,
         mode: &options.mode,
-        schema: options.schema,
+        schema_mode: options.schema_mode,
         partitions: options.partitions.as_ref(),
         partition: partition.as_ref(),
         view: &view,

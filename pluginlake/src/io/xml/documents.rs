@@ -19,7 +19,7 @@ const DOCUMENT: &str = "document";
 ///
 /// The table has the columns `document_id VARCHAR` (a UUIDv7 made when the document is added,
 /// kept on load), `document VARCHAR` (the XML text exactly as given, byte for byte) and one
-/// `VARCHAR` column per field declared with [`extract`](Self::extract), in declaration order.
+/// `VARCHAR` column per field declared with [`with_field`](Self::with_field), in declaration order.
 ///
 /// Every document is parsed when it is added: a malformed one is an
 /// [`Error::Parse`](crate::Error::Parse) naming `XML document <n>` (its 1-based position in the
@@ -33,7 +33,7 @@ const DOCUMENT: &str = "document";
 /// trimming; an empty element gives `""`). A path that matches nothing gives NULL.
 ///
 /// Loading keeps the fields' values but not their paths; to add documents to a loaded
-/// collection, declare its fields again with [`extract`](Self::extract).
+/// collection, declare its fields again with [`with_field`](Self::with_field).
 #[derive(Clone, Debug, Default)]
 pub struct XmlDocuments {
     fields: Vec<FieldSpec>,
@@ -116,7 +116,7 @@ impl XmlDocuments {
     /// (ignoring case, as DuckLake does) from the other fields, except that a field loaded from
     /// the lake, whose path is unknown, can be declared again. Errors are
     /// [`Error::Config`](crate::Error::Config).
-    pub fn extract(mut self, column: impl Into<String>, path: &str) -> Result<Self> {
+    pub fn with_field(mut self, column: impl Into<String>, path: &str) -> Result<Self> {
         let name = column.into();
         let what = format!("XML path {path:?} of field {name:?}");
         let path = XmlPath::parse(path, &what, true)?;
@@ -189,7 +189,7 @@ impl XmlDocuments {
                 f.path.clone().ok_or_else(|| {
                     Error::Config(format!(
                         "XML field {:?} was loaded from the lake, which does not keep its \
-                         path; declare it again with .extract({:?}, path) before adding \
+                         path; declare it again with .with_field({:?}, path) before adding \
                          documents",
                         f.name, f.name
                     ))
@@ -406,15 +406,15 @@ mod tests {
             "<patient><name use='x'/><name use='y'><![CDATA[ a<b ]]> c </name></patient>",
         ])
         .unwrap()
-        .extract("id", "patient/@id")
+        .with_field("id", "patient/@id")
         .unwrap()
-        .extract("family", "/patient/name/family")
+        .with_field("family", "/patient/name/family")
         .unwrap()
-        .extract("use", "patient/name/@use")
+        .with_field("use", "patient/name/@use")
         .unwrap()
-        .extract("name", "patient/name")
+        .with_field("name", "patient/name")
         .unwrap()
-        .extract("empty", "patient/empty")
+        .with_field("empty", "patient/empty")
         .unwrap();
         let [a, b] = docs.documents() else { panic!() };
         assert_eq!(a.field("id"), Some("1"));
@@ -427,7 +427,7 @@ mod tests {
         assert_eq!(b.field("name"), Some(""));
         assert_eq!(b.field("empty"), None);
         let c = XmlDocuments::new()
-            .extract("name", "patient/name")
+            .with_field("name", "patient/name")
             .unwrap()
             .push("<patient><name>  <![CDATA[ a<b ]]> c </name></patient>")
             .map(|_| ());
@@ -436,11 +436,11 @@ mod tests {
 
     #[test]
     fn field_names_are_checked() {
-        let docs = || XmlDocuments::new().extract("a", "x").unwrap();
-        assert!(docs().extract("A", "y").is_err());
-        assert!(docs().extract("Document_ID", "y").is_err());
-        assert!(docs().extract("", "y").is_err());
-        assert!(docs().extract("b", "x/@").is_err());
+        let docs = || XmlDocuments::new().with_field("a", "x").unwrap();
+        assert!(docs().with_field("A", "y").is_err());
+        assert!(docs().with_field("Document_ID", "y").is_err());
+        assert!(docs().with_field("", "y").is_err());
+        assert!(docs().with_field("b", "x/@").is_err());
     }
 
     #[test]
@@ -481,14 +481,14 @@ mod tests {
     fn documents_round_trip_through_batches() {
         let docs = XmlDocuments::from_texts(["<a x='1'/>", "<a/>"])
             .unwrap()
-            .extract("x", "a/@x")
+            .with_field("x", "a/@x")
             .unwrap();
         let batch = docs.to_batch().unwrap();
         let data = super::super::table_data(batch);
         let back = XmlDocuments::load(data).unwrap();
         assert_eq!(back.documents(), docs.documents());
         assert!(back.clone().push("<a/>").is_err());
-        let mut again = back.extract("x", "a/@x").unwrap();
+        let mut again = back.with_field("x", "a/@x").unwrap();
         again.push("<a x='3'/>").unwrap();
         assert_eq!(again.documents()[2].field("x"), Some("3"));
     }

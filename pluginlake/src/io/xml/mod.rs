@@ -39,8 +39,8 @@
 //!     r#"<patient id="p1"><name><family>Doe</family></name></patient>"#,
 //!     r#"<patient id="p2"/>"#,
 //! ])?
-//! .extract("patient_id", "patient/@id")?
-//! .extract("family", "patient/name/family")?;
+//! .with_field("patient_id", "patient/@id")?
+//! .with_field("family", "patient/name/family")?;
 //! assert_eq!(docs.documents()[0].field("family"), Some("Doe"));
 //! assert_eq!(docs.documents()[1].field("family"), None); // no match: NULL
 //! // lake.store("raw/patient_documents", docs)?;

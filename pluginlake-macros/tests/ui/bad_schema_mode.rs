@@ -1,6 +1,6 @@
 use pluginlake_macros::asset;
 
-#[asset(schema = "loose")]
+#[asset(schema_mode = "loose")]
 fn events() -> i64 {
     1
 }
