@@ -8,7 +8,7 @@ use crate::visits::{visits, Visits};
 
 /// Visits and billed amount per diagnosis, with the diagnosis' name.
 #[asset(key_prefix = "report", group = "clinic")]
-pub fn visits_per_concept(visits: Visits, concept: LazyFrame) -> Result<DataFrame> {
+pub(crate) fn visits_per_concept(visits: Visits, concept: LazyFrame) -> Result<DataFrame> {
     let v = &visits.0;
     let frame = df![
         "concept_id" => v.iter().map(|x| x.concept_id).collect::<Vec<_>>(),

@@ -7,7 +7,7 @@ use polars::prelude::*;
 
 /// One outpatient visit.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Visit {
+pub(crate) struct Visit {
     pub visit_id: i64,
     pub person_id: i64,
     /// The diagnosis (an OMOP concept id from the vocabulary).
@@ -17,7 +17,7 @@ pub struct Visit {
 }
 
 /// A table of visits, one row per struct.
-pub struct Visits(pub Vec<Visit>);
+pub(crate) struct Visits(pub Vec<Visit>);
 
 impl TypeHandler for Visits {
     fn store(self, sink: &mut TableSink) -> pluginlake::Result<()> {
@@ -55,7 +55,7 @@ impl Tabular for Visits {}
 
 /// This month's visits (generated).
 #[asset(key_prefix = "clinic", group = "clinic")]
-pub fn visits() -> Visits {
+pub(crate) fn visits() -> Visits {
     let concepts = clinic_vocabulary::CONCEPTS;
     Visits(
         (1..=1_000)

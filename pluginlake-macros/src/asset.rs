@@ -8,7 +8,7 @@ use syn::{Item, ItemFn};
 use crate::options::{AssetOptions, PartitionKind};
 use crate::params::{self, as_asset};
 
-pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let options = AssetOptions::parse(attr)?;
     let func = function(item, "#[asset]")?;
     params::check_signature(&func.sig, "an asset")?;
@@ -152,7 +152,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
                     let __ctx = &__ctx;
                     #(#loads)*
                     let __out = #call;
-                    __ctx.store_output(__out).await
+                    ::pluginlake::__private::store_output(__ctx, __out).await
                 })
                 #retry
                 #mode
@@ -162,7 +162,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
         }
 
         ::pluginlake::__private::inventory::submit! {
-            ::pluginlake::graph::AssetRegistration {
+            ::pluginlake::__private::AssetRegistration {
                 definition: <#fn_ident as ::pluginlake::graph::Asset>::definition,
             }
         }
@@ -170,7 +170,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
 }
 
 /// The item as a function, or a spanned error naming what it is.
-pub fn function(item: TokenStream, attr: &str) -> syn::Result<ItemFn> {
+pub(crate) fn function(item: TokenStream, attr: &str) -> syn::Result<ItemFn> {
     match syn::parse2::<Item>(item)? {
         Item::Fn(f) => Ok(f),
         other => {

@@ -8,7 +8,7 @@ use crate::asset::function;
 use crate::options::CheckOptions;
 use crate::params::{self, as_asset, Param};
 
-pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let options = CheckOptions::parse(attr)?;
     let func = function(item, "#[asset_check]")?;
     params::check_signature(&func.sig, "an asset check")?;
@@ -44,7 +44,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     let (loads, args) = params::load_inputs(&params);
     let call = params::call(&func.sig, &args);
     let ret = params::return_type(&func.sig);
-    let result = quote_spanned!(ret.span()=> __ctx.check_result(__out));
+    let result = quote_spanned!(ret.span()=> ::pluginlake::__private::check_result(__ctx, __out));
     let vis = &func.vis;
     let struct_doc = format!(
         "Names the pluginlake asset check `{name}` (its function of the same name evaluates it)."
@@ -77,7 +77,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
         }
 
         ::pluginlake::__private::inventory::submit! {
-            ::pluginlake::graph::CheckRegistration {
+            ::pluginlake::__private::CheckRegistration {
                 definition: <#fn_ident as ::pluginlake::graph::Check>::definition,
             }
         }

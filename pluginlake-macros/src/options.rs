@@ -11,7 +11,7 @@ const MAX_PART_LEN: usize = 63;
 
 /// The options of one `#[asset]`.
 #[derive(Default)]
-pub struct AssetOptions {
+pub(crate) struct AssetOptions {
     pub key_prefix: Vec<String>,
     pub name: Option<LitStr>,
     pub group: Option<LitStr>,
@@ -32,25 +32,25 @@ pub struct AssetOptions {
 }
 
 /// The partitions of an asset.
-pub struct Partitioning {
+pub(crate) struct Partitioning {
     pub column: LitStr,
     pub kind: PartitionKind,
 }
 
 /// Static values, or a time window (`hourly`, `daily`, `monthly`) and its first key.
-pub enum PartitionKind {
+pub(crate) enum PartitionKind {
     Values(Vec<LitStr>),
     Window(syn::Ident, LitStr),
 }
 
 /// `retry(max_attempts = 3, backoff_ms = 200)`.
-pub struct Retry {
+pub(crate) struct Retry {
     pub max_attempts: LitInt,
     pub backoff_ms: Option<LitInt>,
 }
 
 /// The options of one `#[asset_check]`.
-pub struct CheckOptions {
+pub(crate) struct CheckOptions {
     pub asset: Path,
     pub blocking: bool,
     pub name: Option<LitStr>,
@@ -88,7 +88,7 @@ fn meta_name(meta: &Meta) -> String {
 }
 
 impl AssetOptions {
-    pub fn parse(attr: TokenStream) -> syn::Result<Self> {
+    pub(crate) fn parse(attr: TokenStream) -> syn::Result<Self> {
         let mut o = AssetOptions::default();
         for (name, meta) in parse_metas(attr)? {
             match name.as_str() {
@@ -210,7 +210,7 @@ impl AssetOptions {
 }
 
 impl CheckOptions {
-    pub fn parse(attr: TokenStream) -> syn::Result<Self> {
+    pub(crate) fn parse(attr: TokenStream) -> syn::Result<Self> {
         let mut asset = None;
         let mut blocking = false;
         let mut name = None;
@@ -319,7 +319,7 @@ fn key_prefix(meta: &Meta) -> syn::Result<Vec<String>> {
 
 /// A key part becomes a DuckLake schema or table name: the library's identifier rule, checked at
 /// compile time.
-pub fn key_part(part: &str, span: Span, what: &str) -> syn::Result<()> {
+pub(crate) fn key_part(part: &str, span: Span, what: &str) -> syn::Result<()> {
     let bad = |why: String| {
         Err(syn::Error::new(
             span,

@@ -7,7 +7,7 @@ use syn::spanned::Spanned;
 use syn::{FnArg, Pat, Path, ReturnType, Signature, Type};
 
 /// One parameter of the function.
-pub enum Param {
+pub(crate) enum Param {
     /// The `AssetContext`, by reference or by value.
     Context { by_ref: bool },
     /// An upstream asset's stored value.
@@ -15,7 +15,7 @@ pub enum Param {
 }
 
 /// The checks every macro'd function passes: a free, non-generic function with a return type.
-pub fn check_signature(sig: &Signature, what: &str) -> syn::Result<()> {
+pub(crate) fn check_signature(sig: &Signature, what: &str) -> syn::Result<()> {
     if let Some(receiver) = sig.receiver() {
         return Err(syn::Error::new(
             receiver.span(),
@@ -51,7 +51,11 @@ pub fn check_signature(sig: &Signature, what: &str) -> syn::Result<()> {
 
 /// Classify the parameters. `ins` maps parameter names to upstream paths; any other input
 /// parameter names its upstream by its own name.
-pub fn analyze(sig: &Signature, ins: &[(syn::Ident, Path)], what: &str) -> syn::Result<Vec<Param>> {
+pub(crate) fn analyze(
+    sig: &Signature,
+    ins: &[(syn::Ident, Path)],
+    what: &str,
+) -> syn::Result<Vec<Param>> {
     let mut params = Vec::new();
     let mut names = Vec::new();
     let mut context_seen = false;
@@ -135,13 +139,13 @@ fn is_context(ty: &Type) -> bool {
 
 /// `<path as ::pluginlake::graph::Asset>`, spanned at the path so that an unknown upstream is
 /// reported there.
-pub fn as_asset(path: &Path) -> TokenStream {
+pub(crate) fn as_asset(path: &Path) -> TokenStream {
     quote_spanned!(path.span()=> <#path as ::pluginlake::graph::Asset>)
 }
 
 /// Statements loading every input into `__in_<i>`, and the argument list of the call. Both expect
 /// `__ctx: &AssetContext` in scope.
-pub fn load_inputs(params: &[Param]) -> (Vec<TokenStream>, Vec<TokenStream>) {
+pub(crate) fn load_inputs(params: &[Param]) -> (Vec<TokenStream>, Vec<TokenStream>) {
     let mut loads = Vec::new();
     let mut args = Vec::new();
     for (i, p) in params.iter().enumerate() {
@@ -156,7 +160,7 @@ pub fn load_inputs(params: &[Param]) -> (Vec<TokenStream>, Vec<TokenStream>) {
                 // Spanned at the parameter's type: a type no handler can load from the upstream's
                 // table is reported there.
                 let load = quote_spanned!(ty.span()=>
-                    __ctx.load_input::<#ty, #asset::Output>(#asset::key())
+                    ::pluginlake::__private::load_input::<#ty, #asset::Output>(__ctx, #asset::key())
                 );
                 loads.push(quote!(let #var = #load.await?;));
                 args.push(quote!(#var));
@@ -167,7 +171,11 @@ pub fn load_inputs(params: &[Param]) -> (Vec<TokenStream>, Vec<TokenStream>) {
 }
 
 /// The item's name: `name` if given, else the function's (without `r#`), checked as a key part.
-pub fn item_name(sig: &Signature, name: Option<&syn::LitStr>, what: &str) -> syn::Result<String> {
+pub(crate) fn item_name(
+    sig: &Signature,
+    name: Option<&syn::LitStr>,
+    what: &str,
+) -> syn::Result<String> {
     if let Some(lit) = name {
         return Ok(lit.value());
     }
@@ -179,7 +187,7 @@ pub fn item_name(sig: &Signature, name: Option<&syn::LitStr>, what: &str) -> syn
 
 /// The call of the user's function: awaited for an `async fn`; otherwise on tokio's blocking
 /// pool, so that synchronous code never stalls the runtime.
-pub fn call(sig: &Signature, args: &[TokenStream]) -> TokenStream {
+pub(crate) fn call(sig: &Signature, args: &[TokenStream]) -> TokenStream {
     let f = &sig.ident;
     if sig.asyncness.is_some() {
         quote!(#f(#(#args),*).await)
@@ -189,7 +197,7 @@ pub fn call(sig: &Signature, args: &[TokenStream]) -> TokenStream {
 }
 
 /// The declared return type (`check_signature` requires one).
-pub fn return_type(sig: &Signature) -> &Type {
+pub(crate) fn return_type(sig: &Signature) -> &Type {
     match &sig.output {
         ReturnType::Type(_, ty) => ty,
         ReturnType::Default => unreachable!("check_signature requires a return type"),
@@ -197,7 +205,7 @@ pub fn return_type(sig: &Signature) -> &Type {
 }
 
 /// The upstream paths of the input parameters.
-pub fn upstreams(params: &[Param]) -> impl Iterator<Item = &Path> {
+pub(crate) fn upstreams(params: &[Param]) -> impl Iterator<Item = &Path> {
     params.iter().filter_map(|p| match p {
         Param::Input { upstream, .. } => Some(upstream),
         Param::Context { .. } => None,
@@ -205,7 +213,7 @@ pub fn upstreams(params: &[Param]) -> impl Iterator<Item = &Path> {
 }
 
 /// The doc comment of the item, if any, trimmed.
-pub fn doc_comment(attrs: &[syn::Attribute]) -> Option<String> {
+pub(crate) fn doc_comment(attrs: &[syn::Attribute]) -> Option<String> {
     let lines: Vec<String> = attrs
         .iter()
         .filter(|a| a.path().is_ident("doc"))

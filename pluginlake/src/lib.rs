@@ -50,7 +50,6 @@
 //! builder, asset keys), [`io`] (the IO manager and its type handlers), [`graph`] (assets,
 //! checks, validated definitions, selection), [`run`] (materializing a selection) and [`cli`] (the
 //! command line a pipeline binary calls).
-#![warn(missing_docs)]
 
 // The macros emit `::pluginlake::...` paths; this makes them resolve inside this crate too.
 extern crate self as pluginlake;
@@ -61,6 +60,7 @@ pub mod graph;
 pub mod io;
 pub mod lake;
 pub mod run;
+mod serde_secs;
 
 /// Declares a function as an asset: its parameters are upstream assets, its return value is
 /// stored into DuckLake through its [`TypeHandler`].
@@ -86,7 +86,7 @@ pub mod run;
 ///     merge_on = ["person_id", "concept_id"],               // upsert; or mode = "append"
 /// )]
 /// async fn eras(ctx: &AssetContext, occurrences: LazyFrame) -> Result<DataFrame> {
-///     tracing::info!(run = ctx.run_id(), "computing eras");
+///     tracing::info!(run = %ctx.run_id(), "computing eras");
 ///     Ok(occurrences.unique(None, Default::default()).collect()?)
 /// }
 /// # fn main() {}
@@ -164,8 +164,12 @@ pub use pluginlake_macros::asset;
 /// either; an error or panic counts as a failed check.
 pub use pluginlake_macros::asset_check;
 
+/// What `#[asset]` and `#[asset_check]` expand to call; not part of the API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::graph::expand::{
+        check_result, load_input, store_output, AssetRegistration, CheckRegistration,
+    };
     pub use inventory;
 }
 
@@ -175,7 +179,7 @@ pub use io::{
 };
 pub use lake::config::{Catalog, ExtensionConfig, LakeConfig};
 pub use lake::key::AssetKey;
-pub use lake::sql::TableRef;
+pub use lake::TableRef;
 pub use lake::{Lake, Snapshot};
 pub use run::{materialize, MaterializeOptions, RunResult};
 

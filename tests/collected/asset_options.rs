@@ -15,7 +15,7 @@ mod upstream {
     use super::*;
 
     #[asset(key_prefix = "raw")]
-    pub fn visits() -> DataFrame {
+    pub(super) fn visits() -> DataFrame {
         frame()
     }
 }
@@ -148,7 +148,7 @@ fn returns_io_error() -> std::io::Result<DataFrame> {
 }
 
 #[asset]
-pub fn public_record_batch() -> arrow::array::RecordBatch {
+pub(crate) fn public_record_batch() -> arrow::array::RecordBatch {
     arrow::array::RecordBatch::try_from_iter([(
         "v",
         std::sync::Arc::new(arrow::array::Int64Array::from(vec![1])) as arrow::array::ArrayRef,

@@ -7,12 +7,12 @@ use std::time::Duration;
 use pluginlake::{Catalog, Lake, LakeConfig};
 
 /// A lake with a DuckDB-file catalog under `dir`.
-pub fn lake_in(dir: &Path) -> Lake {
+pub(crate) fn lake_in(dir: &Path) -> Lake {
     Lake::open(config_in(dir)).expect("open a lake")
 }
 
 /// The embedded-default configuration rooted at `dir`.
-pub fn config_in(dir: &Path) -> LakeConfig {
+pub(crate) fn config_in(dir: &Path) -> LakeConfig {
     LakeConfig::default().with_root(dir.join(".data"))
 }
 
@@ -21,7 +21,7 @@ pub fn config_in(dir: &Path) -> LakeConfig {
 ///
 /// Returns `None`, saying so on stderr, when no server answers and `CI` is not set (a newcomer's
 /// laptop); under `CI=true` a missing server fails the test.
-pub fn postgres_catalog(test: &str) -> Option<Catalog> {
+pub(crate) fn postgres_catalog(test: &str) -> Option<Catalog> {
     let conn = std::env::var("PLUGINLAKE_TEST_POSTGRES")
         .unwrap_or_else(|_| "host=127.0.0.1 port=5432 user=postgres dbname=test".into());
     let host = field(&conn, "host").unwrap_or("127.0.0.1".into());
@@ -54,12 +54,12 @@ fn field(conn: &str, key: &str) -> Option<String> {
 }
 
 /// Number of snapshots in the lake.
-pub fn snapshot_count(lake: &Lake) -> usize {
+pub(crate) fn snapshot_count(lake: &Lake) -> usize {
     lake.snapshots().expect("list snapshots").len()
 }
 
 /// Drops the PostgreSQL schema a test's catalog used, when dropped (after the test's lake).
-pub struct DropPostgresSchema(pub Catalog);
+pub(crate) struct DropPostgresSchema(pub Catalog);
 
 impl Drop for DropPostgresSchema {
     fn drop(&mut self) {
@@ -85,7 +85,7 @@ impl Drop for DropPostgresSchema {
 /// A run-store URL in a fresh schema of the local PostgreSQL (`PLUGINLAKE_TEST_POSTGRES_URL`, else
 /// postgres://postgres@127.0.0.1:5432/test), and the guard that drops it; `None` (said on stderr)
 /// where no server answers outside CI.
-pub async fn postgres_run_store(test: &str) -> Option<(String, PgSchema)> {
+pub(crate) async fn postgres_run_store(test: &str) -> Option<(String, PgSchema)> {
     postgres_catalog(test)?;
     let base = std::env::var("PLUGINLAKE_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
@@ -104,14 +104,14 @@ pub async fn postgres_run_store(test: &str) -> Option<(String, PgSchema)> {
 }
 
 /// A PostgreSQL schema made for one test; `drop().await` removes it.
-pub struct PgSchema {
+pub(crate) struct PgSchema {
     admin: sqlx::PgPool,
     schema: String,
 }
 
 impl PgSchema {
     /// Drop the schema and everything in it.
-    pub async fn drop(self) {
+    pub(crate) async fn drop(self) {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "DROP SCHEMA {} CASCADE",
             self.schema
@@ -123,7 +123,10 @@ impl PgSchema {
 }
 
 /// The kinds of a run's events, in order.
-pub async fn event_kinds(store: &pluginlake::run::RunStore, run_id: &str) -> Vec<String> {
+pub(crate) async fn event_kinds(
+    store: &pluginlake::run::RunStore,
+    run_id: pluginlake::run::RunId,
+) -> Vec<String> {
     let events = store.events(run_id).await.expect("read the run's events");
-    events.into_iter().map(|e| e.kind).collect()
+    events.into_iter().map(|e| e.kind.to_string()).collect()
 }

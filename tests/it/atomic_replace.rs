@@ -72,11 +72,12 @@ fn each_materialization_commits_exactly_one_snapshot_tagged_with_key_and_run() {
     let dir = tempfile::tempdir().unwrap();
     let lake = common::lake_in(dir.path());
     let before = common::snapshot_count(&lake);
+    let run = pluginlake::run::RunId::new();
     let m = lake
         .store_with(
             ["omop", "person"],
             frame(10, 1),
-            &pluginlake::WriteOptions::default().with_run_id("run-42"),
+            &pluginlake::WriteOptions::default().with_run_id(run),
         )
         .unwrap();
     let snapshots = lake.snapshots().unwrap();
@@ -87,7 +88,7 @@ fn each_materialization_commits_exactly_one_snapshot_tagged_with_key_and_run() {
     let info: serde_json::Value =
         serde_json::from_str(last.commit_extra_info.as_deref().unwrap()).unwrap();
     assert_eq!(info["asset"], "omop/person");
-    assert_eq!(info["run_id"], "run-42");
+    assert_eq!(info["run_id"], run.to_string());
 }
 
 #[test]
@@ -147,7 +148,11 @@ async fn async_store_and_load_run_on_the_blocking_pool_not_the_runtime_thread() 
     let lake = common::lake_in(dir.path());
     let runtime_thread = std::thread::current().id();
     let m = lake
-        .store_async("probed", ThreadProbe(frame(1000, 1)), &WriteOptions::default())
+        .store_async(
+            "probed",
+            ThreadProbe(frame(1000, 1)),
+            &WriteOptions::default(),
+        )
         .await
         .unwrap();
     assert_eq!(m.rows, 1000);

@@ -21,7 +21,11 @@ fn assert_rejected(
     for n in needles {
         assert!(msg.contains(n), "error {msg:?} should mention {n:?}");
     }
-    assert_eq!(err.kind(), pluginlake::ErrorKind::BadInput, "{msg} should be bad input");
+    assert_eq!(
+        err.kind(),
+        pluginlake::ErrorKind::BadInput,
+        "{msg} should be bad input"
+    );
     assert_eq!(
         common::snapshot_count(lake),
         before,

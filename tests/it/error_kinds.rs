@@ -3,7 +3,6 @@
 
 use crate::common;
 
-use pluginlake::graph::{AssetDef, AssetSpec};
 use pluginlake::prelude::*;
 use pluginlake::run::{AssetStatus, NewRun, RunStore};
 use pluginlake::{Catalog, Error};
@@ -56,8 +55,8 @@ async fn a_state_change_the_run_no_longer_allows_is_a_conflict() {
     let url = format!("sqlite://{}", dir.path().join("runs.sqlite").display());
     let store = RunStore::open(&url).await.unwrap();
     let run = store.submit(&NewRun::new("*")).await.unwrap();
-    store.cancel(&run.id, "not needed").await.unwrap();
-    let err = store.cancel(&run.id, "again").await.unwrap_err();
+    store.cancel(run.id, "not needed").await.unwrap();
+    let err = store.cancel(run.id, "again").await.unwrap_err();
     assert!(matches!(err, Error::IllegalTransition { .. }), "{err:?}");
     assert_eq!(err.kind(), ErrorKind::Conflict);
 }
@@ -68,11 +67,17 @@ async fn a_run_id_the_store_does_not_have_is_not_found() {
     let url = format!("sqlite://{}", dir.path().join("runs.sqlite").display());
     let store = RunStore::open(&url).await.unwrap();
     let run = store.submit(&NewRun::new("*")).await.unwrap();
-    let other = uuid::Uuid::now_v7().to_string();
+    let other = pluginlake::run::RunId::new();
     assert_ne!(run.id, other);
-    let err = store.cancel(&other, "no such run").await.unwrap_err();
+    let err = store.cancel(other, "no such run").await.unwrap_err();
     assert!(matches!(err, Error::RunNotFound(_)), "{err:?}");
     assert_eq!(err.kind(), ErrorKind::NotFound);
+}
+
+/// Never materialized by the test below.
+#[asset(key_prefix = "kinds")]
+fn never_stored() -> DataFrame {
+    df!["v" => [1i64]].unwrap()
 }
 
 /// Reads its upstream, which nothing ever stored.
@@ -85,11 +90,7 @@ fn reads_missing(never_stored: DataFrame) -> DataFrame {
 async fn an_asset_whose_input_is_missing_fails_with_the_kind_of_the_read() {
     let dir = tempfile::tempdir().unwrap();
     let lake = common::lake_in(dir.path());
-    let defs = Definitions::new([
-        AssetDef::external(AssetSpec::new("never_stored")),
-        reads_missing::definition(),
-    ])
-    .unwrap();
+    let defs = Definitions::new([never_stored::definition(), reads_missing::definition()]).unwrap();
     let result = defs
         .materialize(
             &lake,
@@ -121,8 +122,8 @@ fn has_a_bug() -> std::result::Result<DataFrame, String> {
 async fn an_asset_error_is_its_own_kind_or_internal() {
     let dir = tempfile::tempdir().unwrap();
     let lake = common::lake_in(dir.path());
-    let defs = Definitions::new([rejects_its_input::definition(), has_a_bug::definition()])
-        .unwrap();
+    let defs =
+        Definitions::new([rejects_its_input::definition(), has_a_bug::definition()]).unwrap();
     let result = defs
         .materialize(&lake, &"*".parse().unwrap(), &MaterializeOptions::default())
         .await

@@ -62,11 +62,10 @@ fn csv_delimiter_no_header_and_given_types_are_used() {
         "codes.csv",
         b"1;007;2024-01-02\n2;010;2024-02-03\n",
     );
-    let file = CsvFile::new(&csv).with_delimiter(';').with_header(false).with_columns([
-        ("id", "INTEGER"),
-        ("code", "VARCHAR"),
-        ("day", "DATE"),
-    ]);
+    let file = CsvFile::new(&csv)
+        .with_delimiter(';')
+        .with_header(false)
+        .with_columns([("id", "INTEGER"), ("code", "VARCHAR"), ("day", "DATE")]);
     let m = lake.store("raw/codes", file).unwrap();
     let types: Vec<(&str, &str)> = m
         .columns
@@ -91,7 +90,10 @@ fn csv_types_given_for_some_columns_leave_the_others_inferred() {
     let lake = common::lake_in(dir.path());
     let csv = write(dir.path(), "zips.csv", b"id,zip\n1,01234\n2,98765\n");
     let m = lake
-        .store("raw/zips", CsvFile::new(&csv).with_types([("zip", "VARCHAR")]))
+        .store(
+            "raw/zips",
+            CsvFile::new(&csv).with_types([("zip", "VARCHAR")]),
+        )
         .unwrap();
     assert_eq!(m.columns[0].sql_type, "BIGINT");
     assert_eq!(m.columns[1].sql_type, "VARCHAR");

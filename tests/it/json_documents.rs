@@ -289,7 +289,8 @@ fn dotted_mode_makes_a_column_per_nested_key() -> TestResult {
         ])
     );
 
-    let clash = JsonRows::from_values([json!({"a.b": 1, "a": {"b": 2}})])?.with_nesting(Nesting::Dotted);
+    let clash =
+        JsonRows::from_values([json!({"a.b": 1, "a": {"b": 2}})])?.with_nesting(Nesting::Dotted);
     let e = lake.store(["raw", "clash"], clash).unwrap_err();
     assert!(
         matches!(&e, Error::InvalidData { reason, .. } if reason.contains("row 1") && reason.contains("\"a.b\"")),

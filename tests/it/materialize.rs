@@ -33,8 +33,8 @@ fn defs(
 fn recorder() -> (MaterializeOptions, Arc<Mutex<Vec<RunEvent>>>) {
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = events.clone();
-    let options =
-        MaterializeOptions::default().with_event_sink(move |e| sink.lock().unwrap().push(e.clone()));
+    let options = MaterializeOptions::default()
+        .with_event_sink(move |e| sink.lock().unwrap().push(e.clone()));
     (options, events)
 }
 
@@ -111,7 +111,8 @@ async fn every_output_is_one_snapshot_tagged_with_the_run_id_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let lake = common::lake_in(dir.path());
     let before = common::snapshot_count(&lake);
-    let options = MaterializeOptions::default().with_run_id("run-tagging");
+    let run_id = pluginlake::run::RunId::new();
+    let options = MaterializeOptions::default().with_run_id(run_id);
     let result = run(&chain(), &lake, "*", &options).await;
     let snapshots = lake.snapshots().unwrap();
     assert_eq!(snapshots.len() - before, 3);
@@ -123,7 +124,7 @@ async fn every_output_is_one_snapshot_tagged_with_the_run_id_and_key() {
             .unwrap();
         let info: serde_json::Value =
             serde_json::from_str(s.commit_extra_info.as_deref().unwrap()).unwrap();
-        assert_eq!(info["run_id"], "run-tagging");
+        assert_eq!(info["run_id"], run_id.to_string());
         assert_eq!(info["asset"], outcome.key.to_string());
         assert_eq!(m.rows, 1);
         assert_eq!(m.columns[0].name, "v");

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use pluginlake::io::{Partitions, Window};
-use pluginlake::ErrorKind;
 use pluginlake::prelude::*;
+use pluginlake::ErrorKind;
 use polars::prelude::*;
 
 fn regions() -> Partitions {
@@ -208,7 +208,7 @@ mod assets {
 
     /// One day of visits, computed from the run's partition key.
     #[asset(partitions(column = "day", daily = "2024-03-01"))]
-    pub fn daily_visits(ctx: &AssetContext) -> DataFrame {
+    pub(super) fn daily_visits(ctx: &AssetContext) -> DataFrame {
         let day = ctx.partition_key().expect("a partition run");
         let date = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap();
         let n = date.format("%d").to_string().parse::<usize>().unwrap();
@@ -218,7 +218,7 @@ mod assets {
 
     /// Counts the visits of its own partition only.
     #[asset(partitions(column = "day", daily = "2024-03-01"))]
-    pub fn daily_counts(daily_visits: DataFrame) -> DataFrame {
+    pub(super) fn daily_counts(daily_visits: DataFrame) -> DataFrame {
         let day = daily_visits.column("day").unwrap().head(Some(1));
         DataFrame::new(
             1,

@@ -3,7 +3,7 @@
 
 use crate::common;
 
-use pluginlake::lake::extensions::Step;
+use pluginlake::lake::Step;
 use pluginlake::{Error, ExtensionConfig, Lake};
 
 fn config(dir: &std::path::Path, ext: ExtensionConfig) -> pluginlake::LakeConfig {

@@ -7,7 +7,8 @@ use std::time::Duration;
 use pluginlake::graph::Asset;
 use pluginlake::prelude::*;
 use pluginlake::run::{
-    work_one, NewRun, RunEvent, RunFilter, RunState, RunStore, WorkerOptions, WorkerPool,
+    work_one, EventKind, NewRun, RunEvent, RunFilter, RunId, RunState, RunStore, WorkerOptions,
+    WorkerPool,
 };
 use pluginlake::{AssetKey, Error};
 use polars::prelude::*;
@@ -79,71 +80,78 @@ async fn lifecycle(store: RunStore) {
     assert_eq!((run.state, run.attempt), (RunState::Queued, 0));
     assert_eq!(run.payload.as_deref(), Some("staging/upload-1.csv"));
     assert_eq!(run.tags["source"], "upload");
-    assert_eq!(uuid::Uuid::parse_str(&run.id).unwrap().get_version_num(), 7);
+    assert_eq!(run.id.as_uuid().get_version_num(), 7);
     assert_eq!(
-        store.get(&run.id).await.unwrap().unwrap(),
+        store.get(run.id).await.unwrap().unwrap(),
         run,
         "submit returns the stored run"
     );
 
-    store.start(&run.id, "worker-a").await.unwrap();
-    let started = store.get(&run.id).await.unwrap().unwrap();
+    store.start(run.id, "worker-a").await.unwrap();
+    let started = store.get(run.id).await.unwrap().unwrap();
     assert_eq!((started.state, started.attempt), (RunState::Started, 1));
     assert_eq!(started.worker.as_deref(), Some("worker-a"));
     assert!(started.started_at.unwrap() >= run.created_at);
 
-    store.finish(&run.id, None).await.unwrap();
-    let done = store.get(&run.id).await.unwrap().unwrap();
+    store.finish(run.id, None).await.unwrap();
+    let done = store.get(run.id).await.unwrap().unwrap();
     assert_eq!(done.state, RunState::Success);
     assert!(done.finished_at.is_some() && done.error.is_none());
-    let kinds = common::event_kinds(&store, &run.id).await;
+    let kinds = common::event_kinds(&store, run.id).await;
     assert_eq!(kinds, ["queued", "started", "succeeded"]);
 }
 
 async fn illegal_transitions(store: RunStore) {
     let run = store.submit(&NewRun::new("*")).await.unwrap();
-    let err = store.finish(&run.id, None).await.unwrap_err();
+    let err = store.finish(run.id, None).await.unwrap_err();
     assert!(
-        matches!(&err, Error::IllegalTransition { from, to, .. } if from == "queued" && to == "success"),
+        matches!(
+            &err,
+            Error::IllegalTransition {
+                from: RunState::Queued,
+                to: RunState::Success,
+                ..
+            }
+        ),
         "{err}"
     );
-    store.start(&run.id, "w").await.unwrap();
-    let err = store.start(&run.id, "w2").await.unwrap_err().to_string();
+    store.start(run.id, "w").await.unwrap();
+    let err = store.start(run.id, "w2").await.unwrap_err().to_string();
     assert!(err.contains("from started to started"), "{err}");
-    store.finish(&run.id, Some("boom")).await.unwrap();
+    store.finish(run.id, Some("boom")).await.unwrap();
     for err in [
-        store.cancel(&run.id, "late").await.unwrap_err(),
-        store.finish(&run.id, None).await.unwrap_err(),
+        store.cancel(run.id, "late").await.unwrap_err(),
+        store.finish(run.id, None).await.unwrap_err(),
     ] {
         assert!(err.to_string().contains("from failure"), "{err}");
     }
-    let failed = store.get(&run.id).await.unwrap().unwrap();
+    let failed = store.get(run.id).await.unwrap().unwrap();
     assert_eq!(
         (failed.state, failed.error.as_deref()),
         (RunState::Failure, Some("boom"))
     );
     assert!(matches!(
-        store.start("no-such-run", "w").await.unwrap_err(),
+        store.start(RunId::new(), "w").await.unwrap_err(),
         Error::RunNotFound(_)
     ));
 }
 
 async fn event_order(store: RunStore) {
     let run = store.submit(&NewRun::new("*")).await.unwrap();
-    store.start(&run.id, "w").await.unwrap();
+    store.start(run.id, "w").await.unwrap();
     let keys: Vec<AssetKey> = (0..20)
         .map(|i| AssetKey::new(["s".to_string(), format!("a{i}")]))
         .collect();
     for key in &keys {
-        store.record(&run.id, &started(key.clone())).await.unwrap();
+        store.record(run.id, &started(key.clone())).await.unwrap();
     }
-    let events = store.events(&run.id).await.unwrap();
+    let events = store.events(run.id).await.unwrap();
     let assets: Vec<AssetKey> = events.iter().filter_map(|e| e.asset.clone()).collect();
     assert_eq!(assets, keys);
     assert!(events
         .windows(2)
         .all(|w| w[0].seq < w[1].seq && w[0].at <= w[1].at));
-    assert_eq!(events[2].kind, "asset_started");
+    assert_eq!(events[2].kind, EventKind::AssetStarted);
     assert_eq!(events[2].detail["attempt"], 1);
 }
 
@@ -169,18 +177,18 @@ fn materialized(key: &str, snapshot: i64, rows: u64) -> RunEvent {
 
 async fn queries(store: RunStore) {
     let first = store.submit(&NewRun::new("omop/person")).await.unwrap();
-    store.start(&first.id, "w").await.unwrap();
+    store.start(first.id, "w").await.unwrap();
     store
-        .record(&first.id, &materialized("omop/person", 4, 10))
+        .record(first.id, &materialized("omop/person", 4, 10))
         .await
         .unwrap();
-    store.finish(&first.id, None).await.unwrap();
+    store.finish(first.id, None).await.unwrap();
     let second = store.submit(&NewRun::new("omop/visit")).await.unwrap();
 
     let all = store.runs(&RunFilter::default()).await.unwrap();
     assert_eq!(
-        all.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
-        [second.id.as_str(), first.id.as_str()]
+        all.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [second.id, first.id]
     );
     let queued = store
         .runs(&RunFilter {
@@ -198,10 +206,7 @@ async fn queries(store: RunStore) {
         })
         .await
         .unwrap();
-    assert_eq!(
-        person.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
-        [first.id.as_str()]
-    );
+    assert_eq!(person.iter().map(|r| r.id).collect::<Vec<_>>(), [first.id]);
     let later = store
         .runs(&RunFilter {
             since: Some(second.created_at),
@@ -233,52 +238,52 @@ async fn queries(store: RunStore) {
 
 async fn lineage(store: RunStore) {
     let a = store.submit(&NewRun::new("*")).await.unwrap();
-    store.start(&a.id, "w").await.unwrap();
+    store.start(a.id, "w").await.unwrap();
     store
-        .record(&a.id, &materialized("omop/person", 4, 10))
+        .record(a.id, &materialized("omop/person", 4, 10))
         .await
         .unwrap();
     store
-        .record(&a.id, &materialized("omop/visit", 5, 7))
+        .record(a.id, &materialized("omop/visit", 5, 7))
         .await
         .unwrap();
-    store.finish(&a.id, None).await.unwrap();
+    store.finish(a.id, None).await.unwrap();
     let b = store.submit(&NewRun::new("omop/person")).await.unwrap();
-    store.start(&b.id, "w").await.unwrap();
+    store.start(b.id, "w").await.unwrap();
     store
-        .record(&b.id, &materialized("omop/person", 9, 12))
+        .record(b.id, &materialized("omop/person", 9, 12))
         .await
         .unwrap();
 
     let last = store.last_materializations().await.unwrap();
-    let got: Vec<(String, String, i64, i64)> = last
+    let got: Vec<(String, RunId, i64, u64)> = last
         .iter()
-        .map(|m| (m.asset.to_string(), m.run_id.clone(), m.snapshot_id, m.rows))
+        .map(|m| (m.asset.to_string(), m.run_id, m.snapshot_id, m.rows))
         .collect();
     assert_eq!(
         got,
         [
-            ("omop/person".to_string(), b.id.clone(), 9, 12),
-            ("omop/visit".to_string(), a.id.clone(), 5, 7)
+            ("omop/person".to_string(), b.id, 9, 12),
+            ("omop/visit".to_string(), a.id, 5, 7)
         ]
     );
 }
 
 async fn cancel(store: RunStore) {
     let queued = store.submit(&NewRun::new("*")).await.unwrap();
-    store.cancel(&queued.id, "not needed").await.unwrap();
+    store.cancel(queued.id, "not needed").await.unwrap();
     let running = store.submit(&NewRun::new("*")).await.unwrap();
-    store.start(&running.id, "w").await.unwrap();
-    store.cancel(&running.id, "operator").await.unwrap();
-    for id in [&queued.id, &running.id] {
+    store.start(running.id, "w").await.unwrap();
+    store.cancel(running.id, "operator").await.unwrap();
+    for id in [queued.id, running.id] {
         let run = store.get(id).await.unwrap().unwrap();
         assert_eq!(run.state, RunState::Canceled);
         assert_eq!(
             store.events(id).await.unwrap().last().unwrap().kind,
-            "canceled"
+            EventKind::Canceled
         );
     }
-    assert!(store.start(&queued.id, "w").await.is_err());
+    assert!(store.start(queued.id, "w").await.is_err());
 }
 
 #[asset(key_prefix = "queue")]
@@ -325,15 +330,18 @@ async fn exactly_once(store: RunStore) {
         total += w.await.unwrap();
     }
     assert_eq!(total, ids.len());
-    for id in &ids {
+    for &id in &ids {
         let run = store.get(id).await.unwrap().unwrap();
         assert_eq!((run.state, run.attempt), (RunState::Success, 1), "{run:?}");
         let events = store.events(id).await.unwrap();
-        let started = events.iter().filter(|e| e.kind == "started").count();
+        let started = events
+            .iter()
+            .filter(|e| e.kind == EventKind::Started)
+            .count();
         assert_eq!(started, 1, "run {id} was taken {started} times");
         let m = events
             .iter()
-            .find(|e| e.kind == "asset_materialized")
+            .find(|e| e.kind == EventKind::AssetMaterialized)
             .unwrap();
         assert_eq!((m.asset.clone(), m.rows), (Some(tick::key()), Some(1)));
         assert!(m.snapshot_id.is_some());
@@ -355,18 +363,18 @@ async fn recovery(store: RunStore) {
         store.recover_stale(stale).await.unwrap(),
         std::slice::from_ref(&run.id)
     );
-    let requeued = store.get(&run.id).await.unwrap().unwrap();
+    let requeued = store.get(run.id).await.unwrap().unwrap();
     assert_eq!((requeued.state, requeued.attempt), (RunState::Queued, 1));
     assert!(
-        !store.heartbeat(&run.id, "doomed-1").await.unwrap(),
+        !store.heartbeat(run.id, "doomed-1").await.unwrap(),
         "the dead worker lost the run"
     );
 
     let again = store.claim("doomed-2", None).await.unwrap().unwrap();
-    assert_eq!((again.id.as_str(), again.attempt), (run.id.as_str(), 2));
+    assert_eq!((again.id, again.attempt), (run.id, 2));
     tokio::time::sleep(stale * 2).await;
     store.recover_stale(stale).await.unwrap();
-    let failed = store.get(&run.id).await.unwrap().unwrap();
+    let failed = store.get(run.id).await.unwrap().unwrap();
     assert_eq!(failed.state, RunState::Failure);
     assert!(
         failed
@@ -376,7 +384,7 @@ async fn recovery(store: RunStore) {
             .contains("worker doomed-2 stopped sending heartbeats"),
         "{failed:?}"
     );
-    let kinds = common::event_kinds(&store, &run.id).await;
+    let kinds = common::event_kinds(&store, run.id).await;
     assert_eq!(
         kinds,
         ["queued", "started", "recovered", "started", "failed"]
@@ -403,13 +411,13 @@ async fn eta_unknown(store: RunStore) {
         .submit(&NewRun::new("+eta/second_step"))
         .await
         .unwrap();
-    let eta = store.estimate(&run.id, &eta_defs()).await.unwrap();
-    assert_eq!(eta.remaining_ms, None);
+    let eta = store.estimate(run.id, &eta_defs()).await.unwrap();
+    assert_eq!(eta.remaining, None);
     assert_eq!(eta.unknown, [first_step::key(), second_step::key()]);
     assert_eq!(eta.queue_position, Some(1));
     assert_eq!(
         store
-            .estimate(&ahead.id, &eta_defs())
+            .estimate(ahead.id, &eta_defs())
             .await
             .unwrap()
             .queue_position,
@@ -423,16 +431,16 @@ async fn past_run(store: &RunStore, a: u64, b: u64) {
         .submit(&NewRun::new("+eta/second_step"))
         .await
         .unwrap();
-    store.start(&run.id, "w").await.unwrap();
+    store.start(run.id, "w").await.unwrap();
     for (key, ms, snapshot) in [(first_step::key(), a, 1), (second_step::key(), b, 2)] {
-        store.record(&run.id, &started(key.clone())).await.unwrap();
+        store.record(run.id, &started(key.clone())).await.unwrap();
         tokio::time::sleep(Duration::from_millis(ms)).await;
         store
-            .record(&run.id, &materialized(&key.to_string(), snapshot, 1))
+            .record(run.id, &materialized(&key.to_string(), snapshot, 1))
             .await
             .unwrap();
     }
-    store.finish(&run.id, None).await.unwrap();
+    store.finish(run.id, None).await.unwrap();
 }
 
 async fn eta_from_history(store: RunStore) {
@@ -444,33 +452,33 @@ async fn eta_from_history(store: RunStore) {
         .submit(&NewRun::new("+eta/second_step"))
         .await
         .unwrap();
-    let eta = store.estimate(&run.id, &defs).await.unwrap();
+    let eta = store.estimate(run.id, &defs).await.unwrap();
     assert!(eta.unknown.is_empty());
     assert!(eta.basis.iter().all(|h| h.samples == 3), "{eta:?}");
-    let total = eta.remaining_ms.unwrap();
+    let total = eta.remaining.unwrap();
     assert!(
-        (180.0..260.0).contains(&total),
-        "first + second = ~180 ms, got {total}"
+        (Duration::from_millis(180)..Duration::from_millis(260)).contains(&total),
+        "first + second = ~180 ms, got {total:?}"
     );
-    assert!(eta.remaining_p90_ms.unwrap() >= total);
+    assert!(eta.remaining_p90.unwrap() >= total);
 
     // Once the first step is done, only the second remains.
-    store.start(&run.id, "w").await.unwrap();
+    store.start(run.id, "w").await.unwrap();
     store
-        .record(&run.id, &started(first_step::key()))
+        .record(run.id, &started(first_step::key()))
         .await
         .unwrap();
     store
-        .record(&run.id, &materialized("eta/first_step", 3, 1))
+        .record(run.id, &materialized("eta/first_step", 3, 1))
         .await
         .unwrap();
-    let eta = store.estimate(&run.id, &defs).await.unwrap();
-    let left = eta.remaining_ms.unwrap();
+    let eta = store.estimate(run.id, &defs).await.unwrap();
+    let left = eta.remaining.unwrap();
     assert!(
-        (120.0..180.0).contains(&left),
-        "second = ~120 ms, got {left}"
+        (Duration::from_millis(120)..Duration::from_millis(180)).contains(&left),
+        "second = ~120 ms, got {left:?}"
     );
-    assert!(eta.finish_at.unwrap() >= pluginlake::run::store::now_ms());
+    assert!(eta.finish_at.unwrap() >= chrono::Utc::now());
     assert_eq!(eta.basis.len(), 1);
 }
 
@@ -492,15 +500,15 @@ async fn asset_exclusion(store: RunStore) {
         let store = store.clone();
         async move { store.claim(w, None).await.unwrap().map(|r| r.id) }
     };
-    assert_eq!(claim("a").await, Some(r1.id.clone()));
+    assert_eq!(claim("a").await, Some(r1.id));
     assert_eq!(
         claim("b").await,
-        Some(r3.id.clone()),
+        Some(r3.id),
         "r2 shares omop/person with the started r1"
     );
     assert_eq!(claim("c").await, None);
-    store.finish(&r1.id, None).await.unwrap();
-    assert_eq!(claim("c").await, Some(r2.id.clone()));
+    store.finish(r1.id, None).await.unwrap();
+    assert_eq!(claim("c").await, Some(r2.id));
 }
 
 async fn global_limit(store: RunStore) {
@@ -508,7 +516,7 @@ async fn global_limit(store: RunStore) {
     store.submit(&writing(&["b"])).await.unwrap();
     assert_eq!(
         store.claim("w", Some(1)).await.unwrap().map(|r| r.id),
-        Some(r1.id.clone())
+        Some(r1.id)
     );
     assert!(store.claim("w", Some(1)).await.unwrap().is_none());
     assert!(store.claim("w", Some(2)).await.unwrap().is_some());
@@ -538,10 +546,10 @@ async fn cancel_running(store: RunStore) {
             work_one(&store, &lake, &defs, &options).await.unwrap()
         })
     };
-    while store.get(&run.id).await.unwrap().unwrap().state != RunState::Started {
+    while store.get(run.id).await.unwrap().unwrap().state != RunState::Started {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    store.cancel(&run.id, "operator").await.unwrap();
+    store.cancel(run.id, "operator").await.unwrap();
     let started = std::time::Instant::now();
     let finished = worker.await.unwrap().unwrap();
     assert!(
@@ -549,7 +557,7 @@ async fn cancel_running(store: RunStore) {
         "the worker stopped at its next heartbeat"
     );
     assert_eq!(finished.state, RunState::Canceled);
-    let kinds = common::event_kinds(&store, &run.id).await;
+    let kinds = common::event_kinds(&store, run.id).await;
     assert!(
         !kinds.iter().any(|k| k == "asset_materialized"),
         "{kinds:?}"
@@ -578,7 +586,7 @@ async fn retries_recorded(store: RunStore) {
         .unwrap()
         .unwrap();
     assert_eq!(done.state, RunState::Success);
-    let events = store.events(&run.id).await.unwrap();
+    let events = store.events(run.id).await.unwrap();
     let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(
         kinds,
@@ -594,7 +602,10 @@ async fn retries_recorded(store: RunStore) {
             "succeeded"
         ]
     );
-    let failed = events.iter().find(|e| e.kind == "asset_failed").unwrap();
+    let failed = events
+        .iter()
+        .find(|e| e.kind == EventKind::AssetFailed)
+        .unwrap();
     assert_eq!(
         (
             failed.detail["attempt"].as_u64(),
@@ -628,7 +639,7 @@ async fn pool(store: RunStore) {
                 .id,
         );
     }
-    for id in &ids {
+    for &id in &ids {
         while !store.get(id).await.unwrap().unwrap().state.is_final() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

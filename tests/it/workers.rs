@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use pluginlake::run::{NewRun, RunFilter, RunRecord, RunState, RunStore};
+use pluginlake::run::{EventKind, NewRun, RunFilter, RunId, RunRecord, RunState, RunStore};
 use pluginlake::{AssetKey, Catalog, Lake, LakeConfig};
 use polars::prelude::*;
 
@@ -58,7 +58,7 @@ fn run_of(selection: &str, max_attempts: u32) -> NewRun {
 }
 
 /// Queue one slow run (two attempts allowed) and then `n` quick runs over three tables.
-async fn queue(store: &RunStore, n: usize) -> (String, Vec<String>) {
+async fn queue(store: &RunStore, n: usize) -> (RunId, Vec<RunId>) {
     let slow = store.submit(&run_of("queue/slow", 2)).await.unwrap().id;
     let mut quick = Vec::with_capacity(n);
     for i in 0..n {
@@ -80,23 +80,23 @@ where
     }
 }
 
-async fn state(store: &RunStore, id: &str) -> RunRecord {
+async fn state(store: &RunStore, id: RunId) -> RunRecord {
     store.get(id).await.unwrap().unwrap()
 }
 
 /// Every run succeeded; each quick run was started once and materialized once; the slow run was
 /// recovered once and succeeded on its second attempt.
-async fn assert_exactly_once(store: &RunStore, quick: &[String], slow: &str) {
-    for id in quick {
+async fn assert_exactly_once(store: &RunStore, quick: &[RunId], slow: RunId) {
+    for &id in quick {
         let run = state(store, id).await;
         assert_eq!((run.state, run.attempt), (RunState::Success, 1), "{run:?}");
         let events = store.events(id).await.unwrap();
-        let count = |kind: &str| events.iter().filter(|e| e.kind == kind).count();
+        let count = |kind: EventKind| events.iter().filter(|e| e.kind == kind).count();
         assert_eq!(
             (
-                count("started"),
-                count("asset_materialized"),
-                count("succeeded")
+                count(EventKind::Started),
+                count(EventKind::AssetMaterialized),
+                count(EventKind::Succeeded)
             ),
             (1, 1, 1),
             "run {id}: {events:?}"
@@ -163,10 +163,10 @@ async fn three_worker_processes_run_300_runs_exactly_once_and_recover_a_killed_o
     wait_until(
         "the slow run is started",
         Duration::from_secs(60),
-        || async { state(&store, &slow).await.state == RunState::Started },
+        || async { state(&store, slow).await.state == RunState::Started },
     )
     .await;
-    let holder = state(&store, &slow).await.worker.unwrap();
+    let holder = state(&store, slow).await.worker.unwrap();
     let (_, victim) = workers.iter_mut().find(|(id, _)| *id == holder).unwrap();
     victim.kill().unwrap(); // SIGKILL
     victim.wait().unwrap();
@@ -194,11 +194,11 @@ async fn three_worker_processes_run_300_runs_exactly_once_and_recover_a_killed_o
         let _ = w.kill();
         let _ = w.wait();
     }
-    assert_exactly_once(&store, &quick, &slow).await;
+    assert_exactly_once(&store, &quick, slow).await;
     let took: std::collections::BTreeSet<String> = {
         let mut s = std::collections::BTreeSet::new();
         for id in &quick {
-            s.insert(state(&store, id).await.worker.unwrap());
+            s.insert(state(&store, *id).await.worker.unwrap());
         }
         s
     };
@@ -225,23 +225,23 @@ async fn a_killed_worker_process_loses_nothing_on_sqlite() {
     wait_until(
         "the slow run is started",
         Duration::from_secs(60),
-        || async { state(&store, &slow).await.state == RunState::Started },
+        || async { state(&store, slow).await.state == RunState::Started },
     )
     .await;
     worker.kill().unwrap(); // SIGKILL, mid-run
     worker.wait().unwrap();
     assert_eq!(
-        state(&store, &slow).await.state,
+        state(&store, slow).await.state,
         RunState::Started,
         "the dead worker's run waits for recovery"
     );
     for id in &quick {
-        assert_eq!(state(&store, id).await.state, RunState::Queued);
+        assert_eq!(state(&store, *id).await.state, RunState::Queued);
     }
 
     // After the stale timeout, a restarted worker recovers the run and drains the queue.
     tokio::time::sleep(Duration::from_millis(1600)).await;
     let status = setup.spawn("second", &["--drain"]).wait().unwrap();
     assert!(status.success());
-    assert_exactly_once(&store, &quick, &slow).await;
+    assert_exactly_once(&store, &quick, slow).await;
 }

@@ -226,7 +226,8 @@ fn namespaces_are_dropped_to_local_names() -> TestResult {
     );
 
     // Text mode matches paths by local name too.
-    let docs = XmlDocuments::from_texts([xml])?.with_field("gender", "Bundle/entry/Patient/gender")?;
+    let docs =
+        XmlDocuments::from_texts([xml])?.with_field("gender", "Bundle/entry/Patient/gender")?;
     assert_eq!(docs.documents()[0].field("gender"), Some("female"));
     Ok(())
 }

@@ -2,7 +2,6 @@
 //!
 //! A pipeline binary that depends on this crate gets these assets in
 //! `Definitions::collect()` without listing them: `#[asset]` registers them at link time.
-#![warn(missing_docs)]
 
 pub mod ancestry;
 

@@ -32,7 +32,9 @@ use crate::error::{Error, Result};
 use crate::graph::{Definitions, Selection};
 use crate::lake::config::LakeConfig;
 use crate::lake::Lake;
-use crate::run::{run_worker, work_one, MaterializeOptions, NewRun, RunStore, WorkerOptions};
+use crate::run::{
+    run_worker, work_one, MaterializeOptions, NewRun, RunId, RunStore, WorkerOptions,
+};
 use report::{assets, graph, progress, runs, summary};
 
 #[derive(Parser)]
@@ -65,9 +67,9 @@ enum Command {
         /// At most this many assets at once (default: the number of CPUs).
         #[arg(long)]
         concurrency: Option<usize>,
-        /// The run id (default: a new UUIDv7).
+        /// The run id, a UUID (default: a new UUIDv7).
         #[arg(long)]
-        run_id: Option<String>,
+        run_id: Option<RunId>,
         /// The partition of the partitioned assets to materialize (`2024-01-31`, `north`).
         #[arg(long)]
         partition: Option<String>,
@@ -90,7 +92,7 @@ enum Command {
     /// A run's state and event log, from the run store.
     Status {
         /// The run id.
-        run_id: String,
+        run_id: RunId,
     },
     /// Work the run store's queue: claim queued runs and materialize them, until Ctrl-C (or,
     /// with --drain, until the queue is empty).
@@ -240,10 +242,7 @@ where
         }
         Command::Status { run_id } => {
             let store = RunStore::open(&config.run_store_url()).await?;
-            let run = store
-                .get(&run_id)
-                .await?
-                .ok_or_else(|| Error::RunNotFound(run_id.clone()))?;
+            let run = store.get(run_id).await?.ok_or(Error::RunNotFound(run_id))?;
             outln!(
                 out,
                 "run {} {} (attempt {}/{}) selection {}",
@@ -257,14 +256,14 @@ where
                 outln!(out, "error: {e}")?;
             }
             if !run.state.is_final() {
-                let eta = store.estimate(&run_id, defs).await?;
+                let eta = store.estimate(run_id, defs).await?;
                 let samples = eta.basis.iter().map(|h| h.samples).min().unwrap_or(0);
-                match eta.remaining_ms {
-                    Some(ms) => outln!(
+                match eta.remaining {
+                    Some(left) => outln!(
                         out,
                         "estimate: {:.1} s to go (p90 {:.1} s), from at least {samples} past runs of each asset",
-                        ms / 1e3,
-                        eta.remaining_p90_ms.unwrap_or(ms) / 1e3
+                        left.as_secs_f64(),
+                        eta.remaining_p90.unwrap_or(left).as_secs_f64()
                     )?,
                     None => {
                         let missing: Vec<String> = eta.unknown.iter().map(ToString::to_string).collect();
@@ -275,9 +274,9 @@ where
                     outln!(out, "queue position: {p} run(s) ahead")?;
                 }
             }
-            for e in store.events(&run_id).await? {
+            for e in store.events(run_id).await? {
                 let asset = e.asset.map(|a| format!(" {a}")).unwrap_or_default();
-                outln!(out, "{:>15} {}{asset}", e.at, e.kind)?;
+                outln!(out, "{} {}{asset}", report::time(e.at), e.kind)?;
             }
         }
         Command::Worker {

@@ -106,6 +106,7 @@ pub(super) fn progress() -> impl Fn(&RunEvent) + Send + Sync + 'static {
                 attempt,
                 error,
                 will_retry,
+                ..
             } => {
                 if *will_retry {
                     eprintln!("        {key} attempt {attempt} failed, retrying: {error}");
@@ -199,6 +200,11 @@ pub(super) fn summary(result: &RunResult, out: &mut dyn Write) -> Result<()> {
     )
 }
 
+/// An instant as the command line shows it (RFC 3339, UTC, milliseconds).
+pub(super) fn time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 /// Runs as the lake records them: pluginlake's snapshots carry the run id in their commit info.
 pub(super) fn runs(lake: &Lake, limit: usize, out: &mut dyn Write) -> Result<()> {
     #[derive(Default)]
@@ -223,10 +229,10 @@ pub(super) fn runs(lake: &Lake, limit: usize, out: &mut dyn Write) -> Result<()>
         };
         let run = runs.entry(run_id.to_owned()).or_insert_with(|| Run {
             first: s.snapshot_id,
-            started: s.time.clone(),
+            started: time(s.committed_at),
             ..Run::default()
         });
-        run.finished = s.time.clone();
+        run.finished = time(s.committed_at);
         run.assets.extend(info["asset"].as_str().map(str::to_owned));
         run.rows += info["rows"].as_u64().unwrap_or(0);
     }

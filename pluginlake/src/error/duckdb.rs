@@ -124,9 +124,18 @@ const NAMES: &[(&str, DuckDbErrorType)] = &[
     ("Divide by Zero", DuckDbErrorType::DivideByZero),
     ("Decimal", DuckDbErrorType::Decimal),
     ("Settings", DuckDbErrorType::Settings),
-    ("Invalid Configuration", DuckDbErrorType::InvalidConfiguration),
-    ("Parameter Not Resolved", DuckDbErrorType::ParameterNotResolved),
-    ("Parameter Not Allowed", DuckDbErrorType::ParameterNotAllowed),
+    (
+        "Invalid Configuration",
+        DuckDbErrorType::InvalidConfiguration,
+    ),
+    (
+        "Parameter Not Resolved",
+        DuckDbErrorType::ParameterNotResolved,
+    ),
+    (
+        "Parameter Not Allowed",
+        DuckDbErrorType::ParameterNotAllowed,
+    ),
 ];
 
 impl DuckDbErrorType {

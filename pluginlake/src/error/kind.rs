@@ -73,28 +73,32 @@ impl Error {
             | Error::UnsupportedType { .. }
             | Error::Parse { .. }
             | Error::Config(_)
+            | Error::InvalidRunId(_)
             | Error::InvalidPartition { .. }
             | Error::Graph(_)
             | Error::Selection(_) => ErrorKind::BadInput,
             Error::TableNotFound { .. } | Error::RunNotFound(_) => ErrorKind::NotFound,
             Error::IllegalTransition { .. } => ErrorKind::Conflict,
             Error::Extension(_) => ErrorKind::Environment,
-            Error::DuckDb { source, .. } => source.error_type().map_or(ErrorKind::Internal, duckdb_kind),
+            Error::DuckDb { source, .. } => {
+                source.error_type().map_or(ErrorKind::Internal, duckdb_kind)
+            }
             Error::Polars { source, .. } => match source {
                 polars::error::PolarsError::IO { .. } => ErrorKind::Environment,
                 _ => ErrorKind::BadInput,
             },
             Error::Arrow { source, .. } => match source {
-                arrow::error::ArrowError::IoError(..) | arrow::error::ArrowError::MemoryError(_) => {
-                    ErrorKind::Environment
-                }
+                arrow::error::ArrowError::IoError(..)
+                | arrow::error::ArrowError::MemoryError(_) => ErrorKind::Environment,
                 _ => ErrorKind::BadInput,
             },
             Error::Io { source, .. } => match source.kind() {
                 std::io::ErrorKind::NotFound => ErrorKind::NotFound,
                 _ => ErrorKind::Environment,
             },
-            Error::RunStore { source, .. } => source.as_ref().map_or(ErrorKind::Internal, store_kind),
+            Error::RunStore { source, .. } => {
+                source.as_ref().map_or(ErrorKind::Internal, store_kind)
+            }
             Error::Input { source, .. } => source.kind(),
             Error::Asset { source, .. } => boxed_kind(source),
             Error::Task(_) | Error::Panic { .. } | Error::Internal(_) => ErrorKind::Internal,
@@ -173,7 +177,10 @@ fn duckdb_kind(t: DuckDbErrorType) -> ErrorKind {
 /// database's environment (down, full, no permission, migration).
 fn store_kind(source: &BoxError) -> ErrorKind {
     let Some(e) = source.downcast_ref::<sqlx::Error>() else {
-        return if source.downcast_ref::<sqlx::migrate::MigrateError>().is_some() {
+        return if source
+            .downcast_ref::<sqlx::migrate::MigrateError>()
+            .is_some()
+        {
             ErrorKind::Environment
         } else {
             ErrorKind::Internal
@@ -252,7 +259,10 @@ mod tests {
 
     #[test]
     fn a_full_disk_is_storage_full_through_wrapping() {
-        let full = Error::io("/data", std::io::Error::from(std::io::ErrorKind::StorageFull));
+        let full = Error::io(
+            "/data",
+            std::io::Error::from(std::io::ErrorKind::StorageFull),
+        );
         assert!(full.is_storage_full());
         assert_eq!(full.kind(), ErrorKind::Environment);
         assert!(asset_error(Box::new(full)).is_storage_full());

@@ -9,12 +9,14 @@ mod kind;
 
 use std::path::PathBuf;
 
-pub(crate) use self::duckdb::DuckDbErrorType;
 pub use self::duckdb::DuckDbError;
+pub(crate) use self::duckdb::DuckDbErrorType;
 pub use kind::ErrorKind;
 
 use crate::graph::{GraphError, SelectionError};
 use crate::lake::key::{AssetKey, KeyError};
+use crate::lake::run_id::RunId;
+use crate::run::RunState;
 
 /// Result alias used throughout pluginlake.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -99,7 +101,7 @@ pub enum Error {
 
     /// No provisioning step could provide a DuckDB extension.
     #[error(transparent)]
-    Extension(#[from] crate::lake::extensions::ProvisionError),
+    Extension(#[from] crate::lake::ProvisionError),
 
     /// A DuckDB call failed.
     #[error("DuckDB failed while {context}: {source}")]
@@ -187,22 +189,28 @@ pub enum Error {
         source: Option<BoxError>,
     },
 
+    /// Text that is not a run id.
+    #[error(
+        "{0:?} is not a run id: run ids are UUIDs such as 0190b3f4-7a1c-7d2e-8f00-1c2b3a4d5e6f"
+    )]
+    InvalidRunId(String),
+
     /// No run has this id.
     #[error("no run has id {0}")]
-    RunNotFound(String),
+    RunNotFound(RunId),
 
     /// A run state change the state machine does not allow (queued -> started ->
     /// success | failure | canceled; queued -> canceled).
-    #[error("run {run} cannot move from {from} to {to} (only from {allowed_from})")]
+    #[error("run {run} cannot move from {from} to {to} (only from {})", or_list(.allowed_from))]
     IllegalTransition {
         /// The run.
-        run: String,
+        run: RunId,
         /// Its actual state.
-        from: String,
+        from: RunState,
         /// The state asked for.
-        to: String,
+        to: RunState,
         /// The states it may come from.
-        allowed_from: String,
+        allowed_from: Vec<RunState>,
     },
 
     /// An input of an asset could not be loaded from DuckLake.
@@ -216,6 +224,12 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+}
+
+/// `a`, `a or b`, ...
+fn or_list(states: &[RunState]) -> String {
+    let names: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
+    names.join(" or ")
 }
 
 impl Error {

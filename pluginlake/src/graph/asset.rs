@@ -12,7 +12,7 @@ use crate::io::{Materialization, Partitions, SchemaMode, TypeHandler, WriteMode}
 use crate::lake::key::AssetKey;
 
 /// A boxed, sendable future (what asset and check definitions return).
-pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 type Compute = Arc<dyn Fn(AssetContext) -> BoxFuture<Result<Materialization>> + Send + Sync>;
 
@@ -126,7 +126,7 @@ pub struct AssetDef {
 
 impl AssetDef {
     /// An asset computed by `compute`, which receives the run's context for this asset and must
-    /// store its value (through [`AssetContext::store_output`]). This is what `#[asset]` emits;
+    /// store its value (through [`AssetContext::store`]). This is what `#[asset]` emits;
     /// it is public so that assets can also be built at run time.
     pub fn new<F, Fut>(spec: AssetSpec, compute: F) -> Self
     where
@@ -214,20 +214,4 @@ impl fmt::Debug for AssetDef {
             .field("materializable", &self.is_materializable())
             .finish()
     }
-}
-
-/// An asset registered by `#[asset]` (collected with [`inventory`]; see
-/// [`Definitions::collect`](super::Definitions::collect)).
-pub struct AssetRegistration {
-    /// Builds the definition.
-    pub definition: fn() -> AssetDef,
-}
-
-inventory::collect!(AssetRegistration);
-
-/// Every asset registered by `#[asset]` in the final binary.
-pub fn registered_assets() -> impl Iterator<Item = AssetDef> {
-    inventory::iter::<AssetRegistration>
-        .into_iter()
-        .map(|r| (r.definition)())
 }

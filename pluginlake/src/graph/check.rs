@@ -171,18 +171,3 @@ impl fmt::Debug for CheckDef {
             .finish()
     }
 }
-
-/// A check registered by `#[asset_check]`.
-pub struct CheckRegistration {
-    /// Builds the definition.
-    pub definition: fn() -> CheckDef,
-}
-
-inventory::collect!(CheckRegistration);
-
-/// Every check registered by `#[asset_check]` in the final binary.
-pub fn registered_checks() -> impl Iterator<Item = CheckDef> {
-    inventory::iter::<CheckRegistration>
-        .into_iter()
-        .map(|r| (r.definition)())
-}

@@ -2,13 +2,10 @@
 
 use std::sync::Arc;
 
-use super::asset::AssetOutput;
-use super::check::{CheckOutput, CheckResult};
 use crate::error::{BoxError, Error, Result};
-use crate::io::{
-    LoadFrom, LoadOptions, Materialization, PartitionFilter, TypeHandler, WriteOptions,
-};
+use crate::io::{LoadOptions, Materialization, PartitionFilter, TypeHandler, WriteOptions};
 use crate::lake::key::AssetKey;
+use crate::lake::run_id::RunId;
 use crate::lake::Lake;
 
 /// The run, the asset and the lake, handed to an asset's code.
@@ -23,7 +20,7 @@ use crate::lake::Lake;
 /// /// Persons with at least one condition, reading a lookup table the graph does not own.
 /// #[asset(key_prefix = "omop")]
 /// fn persons_with_conditions(ctx: &AssetContext, person: DataFrame) -> Result<DataFrame> {
-///     tracing::info!(run = ctx.run_id(), asset = %ctx.key(), rows = person.height(), "computing");
+///     tracing::info!(run = %ctx.run_id(), asset = %ctx.key(), rows = person.height(), "computing");
 ///     let lookup: DataFrame = ctx.lake().load(["vocab", "concept"])?;
 ///     Ok(person.head(Some(lookup.height())))
 /// }
@@ -36,7 +33,7 @@ pub struct AssetContext {
 }
 
 struct Inner {
-    run_id: String,
+    run_id: RunId,
     key: AssetKey,
     attempt: u32,
     lake: Lake,
@@ -49,32 +46,31 @@ struct Inner {
 
 /// How an asset reads one upstream in a run.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct InputPin {
+pub(crate) struct InputPin {
     /// The upstream asset.
-    pub key: AssetKey,
+    pub(crate) key: AssetKey,
     /// The snapshot this run committed for it (default: the latest).
-    pub snapshot: Option<i64>,
+    pub(crate) snapshot: Option<i64>,
     /// Only these partitions of it (a partitioned asset reads the same partition of an upstream
     /// partitioned alike).
-    pub filter: Option<PartitionFilter>,
+    pub(crate) filter: Option<PartitionFilter>,
 }
 
 impl AssetContext {
     /// A context for `key` in run `run_id`. Upstreams listed in `inputs` are read as pinned
     /// there; others whole, at the latest snapshot. The output is written with `output` (mode,
     /// schema mode, partitions, partition; the run id is the context's).
-    pub fn new(
+    pub(crate) fn new(
         lake: Lake,
-        run_id: impl Into<String>,
+        run_id: RunId,
         key: AssetKey,
         attempt: u32,
         inputs: Vec<InputPin>,
         output: WriteOptions,
     ) -> Self {
-        let run_id = run_id.into();
         let span = tracing::info_span!("asset", asset = %key, run_id = %run_id, attempt);
         let output = WriteOptions {
-            run_id: Some(run_id.clone()),
+            run_id: Some(run_id),
             ..output
         };
         AssetContext {
@@ -91,8 +87,8 @@ impl AssetContext {
     }
 
     /// The run's id (recorded in every snapshot the run commits).
-    pub fn run_id(&self) -> &str {
-        &self.inner.run_id
+    pub fn run_id(&self) -> RunId {
+        self.inner.run_id
     }
 
     /// The asset being computed (or checked).
@@ -120,14 +116,30 @@ impl AssetContext {
         &self.inner.span
     }
 
-    /// Load the upstream asset `upstream` as a `T`, through `T`'s handler from DuckLake: as of
-    /// the snapshot this run committed for it, else the latest; only this run's partition of it
-    /// when both are partitioned alike. `U` is the type the upstream stores; the bound
-    /// `T: LoadFrom<U>` is what makes an unloadable input a compile error.
-    pub async fn load_input<T, U>(&self, upstream: AssetKey) -> Result<T>
+    /// Run synchronous asset code on tokio's blocking pool, inside the asset's span. A panic
+    /// becomes [`Error::Panic`].
+    pub async fn blocking<R, F>(&self, f: F) -> Result<R>
     where
-        T: TypeHandler + LoadFrom<U>,
+        F: FnOnce(&AssetContext) -> R + Send + 'static,
+        R: Send + 'static,
     {
+        let ctx = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let _entered = ctx.inner.span.enter();
+            f(&ctx)
+        })
+        .await
+        .map_err(|e| self.join_error(e))
+    }
+
+    /// Load the upstream asset `upstream` as a `T` through `T`'s handler: as of the snapshot
+    /// this run committed for it, else the latest; only this run's partition of it when both are
+    /// partitioned alike. A failure is [`Error::Input`] naming this asset and the upstream.
+    ///
+    /// `#[asset]` loads its parameters so (checking at compile time that `T` can read the
+    /// upstream's table); assets built at run time with [`AssetDef::new`](super::AssetDef::new)
+    /// call it themselves.
+    pub async fn load<T: TypeHandler>(&self, upstream: AssetKey) -> Result<T> {
         let pin = self.inner.inputs.iter().find(|p| p.key == upstream);
         let options = LoadOptions {
             snapshot: pin.and_then(|p| p.snapshot),
@@ -145,39 +157,16 @@ impl AssetContext {
             })
     }
 
-    /// Store what the asset function returned, with the asset's write options (mode, schema
-    /// mode, this run's partition): one DuckLake snapshot tagged with the run id and key; an
-    /// `Err` the function returned becomes [`Error::Asset`].
-    pub async fn store_output<O: AssetOutput>(&self, output: O) -> Result<Materialization> {
-        let value = output.into_value().map_err(|e| self.failed(e))?;
+    /// Store `value` as this asset with its write options in this run (mode, schema mode, this
+    /// run's partition): one DuckLake snapshot tagged with the run id and the key.
+    pub async fn store<T: TypeHandler>(&self, value: T) -> Result<Materialization> {
         self.inner
             .lake
             .store_async(self.inner.key.clone(), value, &self.inner.output)
             .await
     }
 
-    /// The result a check function returned; an `Err` becomes [`Error::Asset`].
-    pub fn check_result<O: CheckOutput>(&self, output: O) -> Result<CheckResult> {
-        output.into_check_result().map_err(|e| self.failed(e))
-    }
-
-    /// Run synchronous asset code on tokio's blocking pool, inside the asset's span. A panic
-    /// becomes [`Error::Panic`].
-    pub async fn blocking<R, F>(&self, f: F) -> Result<R>
-    where
-        F: FnOnce(&AssetContext) -> R + Send + 'static,
-        R: Send + 'static,
-    {
-        let ctx = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let _entered = ctx.inner.span.enter();
-            f(&ctx)
-        })
-        .await
-        .map_err(|e| self.join_error(e))
-    }
-
-    fn failed(&self, source: BoxError) -> Error {
+    pub(crate) fn failed(&self, source: BoxError) -> Error {
         Error::Asset {
             key: self.inner.key.clone(),
             source,

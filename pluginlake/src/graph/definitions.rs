@@ -3,8 +3,9 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use super::expand::{registered_assets, registered_checks};
 use super::selection::{Selection, SelectionError};
-use super::{registered_assets, registered_checks, AssetDef, AssetSpec, CheckDef};
+use super::{AssetDef, AssetSpec, CheckDef};
 use crate::lake::key::{AssetKey, KeyError};
 
 /// A graph that cannot be run, with the names involved.

@@ -9,18 +9,15 @@ mod asset;
 mod check;
 mod context;
 mod definitions;
+pub(crate) mod expand;
 mod selection;
 
 use std::collections::BTreeMap;
 
-pub use asset::{
-    registered_assets, Asset, AssetDef, AssetOutput, AssetRegistration, BoxFuture, RetryPolicy,
-};
-pub use check::{
-    registered_checks, Check, CheckDef, CheckOutput, CheckRegistration, CheckResult, CheckSpec,
-    Severity,
-};
-pub use context::{AssetContext, InputPin};
+pub use asset::{Asset, AssetDef, AssetOutput, RetryPolicy};
+pub use check::{Check, CheckDef, CheckOutput, CheckResult, CheckSpec, Severity};
+pub use context::AssetContext;
+pub(crate) use context::InputPin;
 pub use definitions::{Definitions, GraphError};
 pub use selection::{Selection, SelectionError};
 

@@ -4,7 +4,10 @@
 //! `+omop/condition_era` (it and everything upstream), `omop/person+` (it and everything
 //! downstream), `+key+` (both).
 
+use std::fmt;
 use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
 
 use super::Definitions;
 use crate::lake::key::AssetKey;
@@ -26,7 +29,7 @@ pub enum SelectionError {
 
 /// What one term of a selection names.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Target {
+enum Target {
     /// Every asset.
     All,
     /// One asset.
@@ -37,36 +40,69 @@ pub enum Target {
 
 /// One term: a target and whether its upstream and downstream closures are included.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Term {
-    /// What the term names.
-    pub target: Target,
+struct Term {
+    target: Target,
     /// Include everything upstream (`+key`).
-    pub upstream: bool,
+    upstream: bool,
     /// Include everything downstream (`key+`).
-    pub downstream: bool,
+    downstream: bool,
 }
 
-/// A union of terms.
+/// Which assets to run: a union of terms, each naming every asset (`*`), one key
+/// (`omop/person`) or a group (`group:raw`), optionally with everything upstream (`+key`) or
+/// downstream (`key+`) of it. Parsed from that text (comma-separated terms) and displayed back
+/// as it.
+///
+/// ```
+/// use pluginlake::graph::Selection;
+///
+/// let s: Selection = "+omop/condition_era, group:raw".parse().unwrap();
+/// assert_eq!(s.to_string(), "+omop/condition_era,group:raw");
+/// assert_eq!(Selection::key("omop/person").with_upstream().to_string(), "+omop/person");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Selection(pub Vec<Term>);
+pub struct Selection(Vec<Term>);
 
 impl Selection {
-    /// Every asset.
-    pub fn all() -> Self {
+    fn one(target: Target) -> Self {
         Selection(vec![Term {
-            target: Target::All,
+            target,
             upstream: false,
             downstream: false,
         }])
     }
 
-    /// One asset by key.
+    /// Every asset (`*`).
+    pub fn all() -> Self {
+        Selection::one(Target::All)
+    }
+
+    /// One asset by key (`omop/person`).
     pub fn key(key: impl Into<AssetKey>) -> Self {
-        Selection(vec![Term {
-            target: Target::Key(key.into()),
-            upstream: false,
-            downstream: false,
-        }])
+        Selection::one(Target::Key(key.into()))
+    }
+
+    /// Every asset in a group (`group:raw`).
+    pub fn group(group: impl Into<String>) -> Self {
+        Selection::one(Target::Group(group.into()))
+    }
+
+    /// Every term with everything upstream of it too (`+key`).
+    pub fn with_upstream(mut self) -> Self {
+        self.0.iter_mut().for_each(|t| t.upstream = true);
+        self
+    }
+
+    /// Every term with everything downstream of it too (`key+`).
+    pub fn with_downstream(mut self) -> Self {
+        self.0.iter_mut().for_each(|t| t.downstream = true);
+        self
+    }
+
+    /// The assets of both selections.
+    pub fn union(mut self, other: Selection) -> Self {
+        self.0.extend(other.0);
+        self
     }
 
     /// Mark the assets selected in `defs` (by index).
@@ -102,6 +138,36 @@ impl Selection {
             }
         }
         Ok(marks)
+    }
+}
+
+impl fmt::Display for Selection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, term) in self.0.iter().enumerate() {
+            let sep = if i > 0 { "," } else { "" };
+            let up = if term.upstream { "+" } else { "" };
+            let down = if term.downstream { "+" } else { "" };
+            match &term.target {
+                Target::All => write!(f, "{sep}{up}*{down}")?,
+                Target::Key(key) => write!(f, "{sep}{up}{key}{down}")?,
+                Target::Group(group) => write!(f, "{sep}{up}group:{group}{down}")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for Selection {
+    /// As its text (`+omop/condition_era,group:raw`).
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Selection {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -212,6 +278,20 @@ mod tests {
         assert!(d.select(&"group:nope".parse().unwrap()).is_err());
         assert!("+".parse::<Selection>().is_err());
         assert!("a,,b".parse::<Selection>().is_err());
+    }
+
+    #[test]
+    fn a_selection_reads_back_as_its_text() {
+        for text in [
+            "*",
+            "+omop/person",
+            "raw_persons+,group:raw",
+            "+report/eras+",
+        ] {
+            assert_eq!(text.parse::<Selection>().unwrap().to_string(), text);
+        }
+        let built = Selection::group("raw").union(Selection::key("report/eras").with_downstream());
+        assert_eq!(built, "group:raw,report/eras+".parse().unwrap());
     }
 
     #[test]

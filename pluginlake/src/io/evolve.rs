@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::lake::sql::{ColumnDef, TableRef};
+use crate::lake::sql::{ColumnInfo, TableRef};
 
 /// What a write may do to the table's columns. Chosen per asset (`#[asset(schema_mode = "freeze")]`)
 /// or per call ([`WriteOptions::with_schema_mode`](super::WriteOptions::with_schema_mode)).
@@ -30,11 +30,11 @@ pub enum SchemaMode {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Change {
     /// A column the table does not have.
-    Add(ColumnDef),
+    Add(ColumnInfo),
     /// A column whose type is promoted (the table's type, the new type).
-    Widen(ColumnDef, String),
+    Widen(ColumnInfo, String),
     /// A column of the table the new data lacks.
-    Missing(ColumnDef),
+    Missing(ColumnInfo),
 }
 
 /// How a write changes the table's columns.
@@ -43,7 +43,7 @@ pub(crate) struct Evolution {
     /// The changes made to the table (missing columns only under `EvolveDropMissing`).
     pub changes: Vec<Change>,
     /// The table's columns after the write, in table order (new columns last).
-    pub columns: Vec<ColumnDef>,
+    pub columns: Vec<ColumnInfo>,
     /// True when the new data lacks some of the table's columns that stay (filled with NULL).
     pub fills_subset: bool,
 }
@@ -52,16 +52,16 @@ pub(crate) struct Evolution {
 /// their types, and decide what the write does to the table under `mode`.
 pub(crate) fn plan(
     table: &TableRef,
-    existing: &[ColumnDef],
-    new: &[ColumnDef],
+    existing: &[ColumnInfo],
+    new: &[ColumnInfo],
     mode: SchemaMode,
 ) -> Result<Evolution> {
-    let find = |cols: &[ColumnDef], name: &str| {
+    let find = |cols: &[ColumnInfo], name: &str| {
         cols.iter().position(|c| c.name.eq_ignore_ascii_case(name))
     };
     let mut changes = Vec::new();
     let mut incompatible = Vec::new();
-    let mut columns: Vec<ColumnDef> = Vec::with_capacity(existing.len() + new.len());
+    let mut columns: Vec<ColumnInfo> = Vec::with_capacity(existing.len() + new.len());
     for old in existing {
         match find(new, &old.name) {
             Some(i) => {
@@ -69,7 +69,7 @@ pub(crate) fn plan(
                 if *ty == old.sql_type || holds(&old.sql_type, ty) {
                     columns.push(old.clone());
                 } else if holds(ty, &old.sql_type) {
-                    let widened = ColumnDef {
+                    let widened = ColumnInfo {
                         name: old.name.clone(),
                         sql_type: ty.clone(),
                     };
@@ -158,8 +158,8 @@ pub(crate) fn holds(wide: &str, narrow: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn col(name: &str, ty: &str) -> ColumnDef {
-        ColumnDef {
+    fn col(name: &str, ty: &str) -> ColumnInfo {
+        ColumnInfo {
             name: name.into(),
             sql_type: ty.into(),
         }

@@ -26,7 +26,7 @@ use polars::prelude::{CsvWriter, ParquetWriter, SerWriter};
 
 use super::{TableData, TableSink, Tabular, TypeHandler};
 use crate::error::{Error, Result};
-use crate::lake::sql::{self, ColumnDef, CsvScan, Ident};
+use crate::lake::sql::{self, ColumnInfo, CsvScan, Ident};
 
 /// A CSV file whose rows become the table (read by DuckDB's CSV reader: quoted fields,
 /// embedded newlines, a UTF-8 byte order mark are handled; column types inferred unless given).
@@ -36,8 +36,8 @@ pub struct CsvFile {
     delimiter: Option<char>,
     header: bool,
     quote: Option<char>,
-    columns: Option<Vec<ColumnDef>>,
-    types: Vec<ColumnDef>,
+    columns: Option<Vec<ColumnInfo>>,
+    types: Vec<ColumnInfo>,
     _temp: Option<Arc<tempfile::TempDir>>,
 }
 
@@ -102,7 +102,7 @@ impl CsvFile {
     }
 }
 
-fn column_defs<I, N, T>(columns: I) -> Vec<ColumnDef>
+fn column_defs<I, N, T>(columns: I) -> Vec<ColumnInfo>
 where
     I: IntoIterator<Item = (N, T)>,
     N: Into<String>,
@@ -110,7 +110,7 @@ where
 {
     columns
         .into_iter()
-        .map(|(n, t)| ColumnDef {
+        .map(|(n, t)| ColumnInfo {
             name: n.into(),
             sql_type: t.into(),
         })

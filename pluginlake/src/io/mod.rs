@@ -44,7 +44,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::lake::key::AssetKey;
-use crate::lake::sql::{ColumnDef, TableRef};
+use crate::lake::run_id::RunId;
+pub use crate::lake::sql::ColumnInfo;
+use crate::lake::sql::TableRef;
 use crate::lake::{blocking, Lake};
 
 /// How a Rust type is stored into a DuckLake table and loaded back.
@@ -255,7 +257,7 @@ pub enum WriteMode {
 #[serde(default)]
 pub struct WriteOptions {
     /// The run that writes (recorded in the snapshot's commit info).
-    pub run_id: Option<String>,
+    pub run_id: Option<RunId>,
     /// Replace (default), append or merge.
     pub mode: WriteMode,
     /// What the write may do to the table's columns (default: evolve).
@@ -269,8 +271,8 @@ pub struct WriteOptions {
 
 impl WriteOptions {
     /// Record `run_id` as the run that writes.
-    pub fn with_run_id(mut self, run_id: impl Into<String>) -> Self {
-        self.run_id = Some(run_id.into());
+    pub fn with_run_id(mut self, run_id: RunId) -> Self {
+        self.run_id = Some(run_id);
         self
     }
 
@@ -381,28 +383,11 @@ pub struct Materialization {
     pub parquet_bytes: u64,
     /// How the data was written.
     pub path: WritePath,
-    /// Wall time of the whole write.
+    /// Wall time of the whole write (serialized as `duration_s`).
+    #[serde(rename = "duration_s", with = "crate::serde_secs")]
     pub duration: Duration,
     /// The run that wrote, if any.
-    pub run_id: Option<String>,
-}
-
-/// A column name and its DuckLake type.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ColumnInfo {
-    /// Column name.
-    pub name: String,
-    /// DuckLake/DuckDB type (SQL).
-    pub sql_type: String,
-}
-
-impl From<ColumnDef> for ColumnInfo {
-    fn from(c: ColumnDef) -> Self {
-        ColumnInfo {
-            name: c.name,
-            sql_type: c.sql_type,
-        }
-    }
+    pub run_id: Option<RunId>,
 }
 
 impl Lake {

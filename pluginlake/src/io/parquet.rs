@@ -10,7 +10,7 @@ use crate::lake::sql::TableRef;
 
 /// Rows per Parquet row group: DuckDB scans row groups in parallel and prunes them by their
 /// min/max statistics, so groups are a few hundred thousand rows (polars' default size).
-pub const ROW_GROUP_ROWS: usize = 512 * 512;
+pub(super) const ROW_GROUP_ROWS: usize = 512 * 512;
 
 /// Write `df` as one zstd-compressed Parquet file with statistics under
 /// `<data_path>/<schema>/<table>/`, columns encoded in parallel, and flush it to disk before it is

@@ -368,7 +368,11 @@ mod tests {
             matches!(&err, Error::InvalidPartition { column, key, .. } if column == "r" && key == "x"),
             "{err}"
         );
-        assert!(err.to_string().contains("not one of the partitions (n, s, e, w)"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("not one of the partitions (n, s, e, w)"),
+            "{err}"
+        );
     }
 
     #[test]

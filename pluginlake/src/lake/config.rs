@@ -143,7 +143,22 @@ impl Catalog {
 }
 
 /// How DuckDB extensions (`ducklake`, `postgres_scanner`, `sqlite_scanner`) are provisioned.
-/// See [`crate::lake::extensions`] for the chain.
+///
+/// When a lake opens, each extension it needs is made available by the first of these steps
+/// that works ([`Step`](crate::lake::Step)):
+///
+/// 1. **installed**: `LOAD <name>` from DuckDB's extension directory ([`directory`](Self::directory));
+/// 2. **source**: a file or folder the user named ([`source`](Self::source)), installed from there;
+/// 3. **repository**: DuckDB's own `INSTALL <name>` from its repository
+///    ([`from_repository`](Self::from_repository), [`repository`](Self::repository));
+/// 4. **pip**: `python3 -m pip download --no-deps duckdb-extension-<name>==<version>` through the
+///    user's own pip configuration (mirrors, proxies), then `INSTALL` from the wheel's file
+///    ([`from_pip`](Self::from_pip), [`python`](Self::python)).
+///
+/// Every install lands in the extension directory, so the next start stops at step 1 and
+/// downloads nothing. The version is the linked DuckDB's; DuckDB checks each extension's
+/// signature itself, and pluginlake never enables `allow_unsigned_extensions`. When every step
+/// fails, [`ProvisionError`](crate::lake::ProvisionError) lists each step and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ExtensionConfig {

@@ -99,18 +99,18 @@ impl fmt::Display for ProvisionError {
 }
 
 /// The linked DuckDB's version without the leading `v` (e.g. `1.5.5`): the one place it is read.
-pub fn duckdb_version(conn: &Connection) -> duckdb::Result<String> {
+pub(crate) fn duckdb_version(conn: &Connection) -> duckdb::Result<String> {
     let v: String = conn.query_row("PRAGMA version", [], |r| r.get("library_version"))?;
     Ok(v.trim_start_matches('v').to_owned())
 }
 
 /// DuckDB's platform string (e.g. `linux_amd64`).
-pub fn duckdb_platform(conn: &Connection) -> duckdb::Result<String> {
+pub(crate) fn duckdb_platform(conn: &Connection) -> duckdb::Result<String> {
     conn.query_row("PRAGMA platform", [], |r| r.get(0))
 }
 
 /// Make extension `name` loaded in `conn`'s database, trying the chain in order.
-pub fn provision(
+pub(crate) fn provision(
     conn: &Connection,
     name: &str,
     config: &ExtensionConfig,

@@ -2,22 +2,25 @@
 
 pub mod config;
 pub(crate) mod database;
-pub mod extensions;
+mod extensions;
 pub mod key;
-pub mod sql;
+pub(crate) mod run_id;
+pub(crate) mod sql;
+
+pub use extensions::{ProvisionError, Provisioned, Step};
+pub use sql::{Ident, TableRef};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use chrono::{DateTime, Utc};
 use duckdb::Connection;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Context, Error, Result};
 use config::{Catalog, LakeConfig};
 use database::{Database, RawConnection};
-use extensions::Provisioned;
-use sql::{Ident, TableRef};
 
 /// A DuckLake lakehouse opened in this process.
 ///
@@ -60,7 +63,7 @@ pub struct Snapshot {
     /// DuckLake's snapshot id (the version for time travel).
     pub snapshot_id: i64,
     /// When it was committed.
-    pub time: String,
+    pub committed_at: DateTime<Utc>,
     /// The schema version at this snapshot.
     pub schema_version: i64,
     /// What changed, as DuckLake reports it.
@@ -268,9 +271,11 @@ impl Lake {
             .context(|| "listing snapshots".into())?;
         let rows = stmt
             .query_map([], |r| {
+                let micros: i64 = r.get(1)?;
                 Ok(Snapshot {
                     snapshot_id: r.get(0)?,
-                    time: r.get(1)?,
+                    committed_at: DateTime::from_timestamp_micros(micros)
+                        .ok_or(duckdb::Error::IntegralValueOutOfRange(1, micros.into()))?,
                     schema_version: r.get(2)?,
                     changes: r.get(3)?,
                     author: r.get(4)?,

@@ -9,15 +9,17 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::store::{now_ms, RunState, RunStore};
+use super::store::{EventKind, RunState, RunStore};
 use crate::error::{Error, Result};
 use crate::graph::{Definitions, Selection};
 use crate::lake::key::AssetKey;
+use crate::lake::run_id::RunId;
 
 /// How many recent successful materializations of an asset the statistics use.
-pub const HISTORY: u32 = 20;
+pub(crate) const HISTORY: u32 = 20;
 
 /// What the history says about one asset.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -26,28 +28,33 @@ pub struct AssetHistory {
     pub key: AssetKey,
     /// Past successful materializations used (0 = no history).
     pub samples: usize,
-    /// Median duration in milliseconds.
-    pub median_ms: Option<f64>,
-    /// 90th percentile in milliseconds.
-    pub p90_ms: Option<f64>,
+    /// Median duration (serialized as `median_s`).
+    #[serde(rename = "median_s", with = "crate::serde_secs::option")]
+    pub median: Option<Duration>,
+    /// 90th percentile (serialized as `p90_s`).
+    #[serde(rename = "p90_s", with = "crate::serde_secs::option")]
+    pub p90: Option<Duration>,
 }
 
 /// An estimate and its basis.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Eta {
     /// The run.
-    pub run_id: String,
+    pub run_id: RunId,
     /// Its state now.
     pub state: RunState,
     /// Runs queued before it (0 = it is next); `None` unless queued.
     pub queue_position: Option<usize>,
     /// Estimated time still needed to run (for a queued run: its whole duration, not counting
-    /// the wait); `None` when unknown.
-    pub remaining_ms: Option<f64>,
-    /// The same along the p90 durations (a pessimistic bound); `None` when unknown.
-    pub remaining_p90_ms: Option<f64>,
-    /// For a started run: when it should finish (milliseconds since the Unix epoch).
-    pub finish_at: Option<i64>,
+    /// the wait); `None` when unknown (serialized as `remaining_s`).
+    #[serde(rename = "remaining_s", with = "crate::serde_secs::option")]
+    pub remaining: Option<Duration>,
+    /// The same along the p90 durations (a pessimistic bound); `None` when unknown (serialized
+    /// as `remaining_p90_s`).
+    #[serde(rename = "remaining_p90_s", with = "crate::serde_secs::option")]
+    pub remaining_p90: Option<Duration>,
+    /// For a started run: when it should finish.
+    pub finish_at: Option<DateTime<Utc>>,
     /// The history of every asset still to run.
     pub basis: Vec<AssetHistory>,
     /// Assets still to run that have no history (why the estimate is unknown).
@@ -56,11 +63,8 @@ pub struct Eta {
 
 impl RunStore {
     /// Estimate when run `id` completes, from the durations of past runs of its assets.
-    pub async fn estimate(&self, id: &str, defs: &Definitions) -> Result<Eta> {
-        let run = self
-            .get(id)
-            .await?
-            .ok_or_else(|| Error::RunNotFound(id.to_owned()))?;
+    pub async fn estimate(&self, id: RunId, defs: &Definitions) -> Result<Eta> {
+        let run = self.get(id).await?.ok_or(Error::RunNotFound(id))?;
         let selection: Selection = run.selection.parse()?;
         let keys: Vec<AssetKey> = defs
             .select(&selection)?
@@ -71,15 +75,17 @@ impl RunStore {
 
         // Progress of this run.
         let mut done = HashSet::new();
-        let mut running: HashMap<AssetKey, i64> = HashMap::new();
+        let mut running: HashMap<AssetKey, DateTime<Utc>> = HashMap::new();
         if run.state == RunState::Started {
             for e in self.events(id).await? {
                 let Some(asset) = e.asset else { continue };
-                match e.kind.as_str() {
-                    "asset_started" => {
+                match e.kind {
+                    EventKind::AssetStarted => {
                         running.insert(asset, e.at);
                     }
-                    "asset_materialized" | "asset_failed" | "asset_skipped" => {
+                    EventKind::AssetMaterialized
+                    | EventKind::AssetFailed
+                    | EventKind::AssetSkipped => {
                         running.remove(&asset);
                         done.insert(asset);
                     }
@@ -91,13 +97,18 @@ impl RunStore {
 
         let mut basis = Vec::with_capacity(remaining.len());
         for key in &remaining {
-            let mut ms = self.recent_durations(key, HISTORY).await?;
-            ms.sort_by(f64::total_cmp);
+            let mut samples: Vec<Duration> = self
+                .recent_durations(key, HISTORY)
+                .await?
+                .into_iter()
+                .filter(|d| *d <= MAX_SAMPLE)
+                .collect();
+            samples.sort();
             basis.push(AssetHistory {
                 key: (*key).clone(),
-                samples: ms.len(),
-                median_ms: quantile(&ms, 0.5),
-                p90_ms: quantile(&ms, 0.9),
+                samples: samples.len(),
+                median: quantile(&samples, 0.5),
+                p90: quantile(&samples, 0.9),
             });
         }
         let unknown: Vec<AssetKey> = basis
@@ -105,37 +116,43 @@ impl RunStore {
             .filter(|h| h.samples == 0)
             .map(|h| h.key.clone())
             .collect();
-        let now = now_ms();
-        let path = |pick: fn(&AssetHistory) -> Option<f64>| -> Option<f64> {
+        let now = Utc::now();
+        let path = |pick: fn(&AssetHistory) -> Option<Duration>| -> Option<Duration> {
             if !unknown.is_empty() || run.state.is_final() {
                 return None;
             }
-            let cost: HashMap<&AssetKey, f64> = basis
+            let cost: HashMap<&AssetKey, Duration> = basis
                 .iter()
                 .map(|h| {
-                    let full = pick(h).unwrap_or(0.0);
-                    let spent = running.get(&h.key).map_or(0.0, |&t| (now - t) as f64);
-                    (&h.key, (full - spent).max(0.0))
+                    let full = pick(h).unwrap_or_default();
+                    let spent = running
+                        .get(&h.key)
+                        .and_then(|t| (now - *t).to_std().ok())
+                        .unwrap_or_default();
+                    (&h.key, full.saturating_sub(spent))
                 })
                 .collect();
             Some(critical_path(defs, &remaining, &cost))
         };
-        let remaining_ms = path(|h| h.median_ms);
-        let remaining_p90_ms = path(|h| h.p90_ms);
+        let remaining_time = path(|h| h.median);
+        let remaining_p90 = path(|h| h.p90);
         let queue_position = match run.state {
             RunState::Queued => Some(self.queued_before(&run).await?),
+            _ => None,
+        };
+        let finish_at = match (run.state, remaining_time) {
+            (RunState::Started, Some(left)) => chrono::Duration::from_std(left)
+                .ok()
+                .and_then(|left| now.checked_add_signed(left)),
             _ => None,
         };
         Ok(Eta {
             run_id: run.id,
             state: run.state,
             queue_position,
-            remaining_ms,
-            remaining_p90_ms,
-            finish_at: (run.state == RunState::Started)
-                .then_some(remaining_ms)
-                .flatten()
-                .map(|ms| now + ms as i64),
+            remaining: remaining_time,
+            remaining_p90,
+            finish_at,
             basis,
             unknown,
         })
@@ -143,22 +160,27 @@ impl RunStore {
 }
 
 /// The longest path through `keys` (each after its upstreams among them), summing `cost`.
-fn critical_path(defs: &Definitions, keys: &[&AssetKey], cost: &HashMap<&AssetKey, f64>) -> f64 {
+fn critical_path(
+    defs: &Definitions,
+    keys: &[&AssetKey],
+    cost: &HashMap<&AssetKey, Duration>,
+) -> Duration {
     // `keys` come in topological order, so every upstream's finish is known when needed.
-    let mut finish: HashMap<&AssetKey, f64> = HashMap::new();
+    let mut finish: HashMap<&AssetKey, Duration> = HashMap::new();
     for &key in keys {
         let start = defs
             .upstream(key)
             .into_iter()
             .filter_map(|u| finish.get(u).copied())
-            .fold(0.0, f64::max);
-        finish.insert(key, start + cost.get(key).copied().unwrap_or(0.0));
+            .max()
+            .unwrap_or_default();
+        finish.insert(key, start + cost.get(key).copied().unwrap_or_default());
     }
-    finish.values().copied().fold(0.0, f64::max)
+    finish.values().copied().max().unwrap_or_default()
 }
 
 /// The `q` quantile of sorted values (nearest rank); `None` when empty.
-fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
+fn quantile<T: Copy>(sorted: &[T], q: f64) -> Option<T> {
     if sorted.is_empty() {
         return None;
     }
@@ -167,7 +189,7 @@ fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
 }
 
 /// Durations are only ever this long: a guard against clock jumps in the history.
-pub(super) const MAX_SAMPLE: Duration = Duration::from_secs(7 * 24 * 3600);
+const MAX_SAMPLE: Duration = Duration::from_secs(7 * 24 * 3600);
 
 #[cfg(test)]
 mod tests {
@@ -179,6 +201,6 @@ mod tests {
         assert_eq!(quantile(&v, 0.5), Some(50.0));
         assert_eq!(quantile(&v, 0.9), Some(90.0));
         assert_eq!(quantile(&[7.0], 0.9), Some(7.0));
-        assert_eq!(quantile(&[], 0.5), None);
+        assert_eq!(quantile::<f64>(&[], 0.5), None);
     }
 }

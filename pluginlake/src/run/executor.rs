@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::graph::{AssetContext, AssetDef, CheckResult, Definitions, InputPin, Selection};
 use crate::io::{Materialization, PartitionFilter, WriteOptions};
 use crate::lake::key::AssetKey;
+use crate::lake::run_id::RunId;
 use crate::lake::Lake;
 
 /// Position of an asset in the plan.
@@ -25,10 +26,7 @@ pub(super) async fn execute(
     options: &MaterializeOptions,
 ) -> Result<RunResult> {
     let started = Instant::now();
-    let run_id = options
-        .run_id
-        .clone()
-        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let run_id = options.run_id.unwrap_or_default();
     // External assets are read, never run.
     let plan: Vec<usize> = defs
         .select_indices(selection)?
@@ -52,7 +50,7 @@ pub(super) async fn execute(
     }
     let emit = Emitter(options.event_sink.clone());
     emit.send(|| RunEvent::RunStarted {
-        run_id: run_id.clone(),
+        run_id,
         assets: plan.iter().map(|&i| defs.at(i).key().clone()).collect(),
     });
 
@@ -90,7 +88,7 @@ pub(super) async fn execute(
                 def: def.clone(),
                 checks: defs.checks_at(i).to_vec(),
                 lake: lake.clone(),
-                run_id: run_id.clone(),
+                run_id,
                 inputs,
                 filter: filters.get(&i).cloned(),
                 partition: filters
@@ -138,7 +136,7 @@ pub(super) async fn execute(
         duration: started.elapsed(),
     };
     emit.send(|| RunEvent::RunFinished {
-        run_id: result.run_id.clone(),
+        run_id: result.run_id,
         success: result.success(),
     });
     Ok(result)
@@ -198,7 +196,7 @@ struct AssetJob {
     def: crate::graph::AssetDef,
     checks: Vec<crate::graph::CheckDef>,
     lake: Lake,
-    run_id: String,
+    run_id: RunId,
     /// How each upstream is read.
     inputs: Vec<InputPin>,
     /// The run's partition of this asset, if it is partitioned and the run has one.
@@ -220,7 +218,7 @@ impl AssetJob {
     /// How the asset's output is written.
     fn output(&self) -> WriteOptions {
         WriteOptions {
-            run_id: Some(self.run_id.clone()),
+            run_id: Some(self.run_id),
             mode: self.def.write_mode.clone(),
             schema_mode: self.def.schema_mode,
             partitions: self.def.partitions.clone(),
@@ -240,7 +238,7 @@ impl AssetJob {
             });
             let ctx = AssetContext::new(
                 self.lake.clone(),
-                self.run_id.clone(),
+                self.run_id,
                 key.clone(),
                 attempt,
                 self.inputs.clone(),
@@ -313,7 +311,7 @@ impl AssetJob {
         for check in &self.checks {
             let ctx = AssetContext::new(
                 self.lake.clone(),
-                self.run_id.clone(),
+                self.run_id,
                 key.clone(),
                 1,
                 vec![InputPin {

@@ -7,10 +7,10 @@
 //! can also run alone against what is stored. A failing or panicking asset fails alone: its
 //! downstream assets are skipped with its error, unrelated branches finish.
 
-pub mod eta;
+mod eta;
 mod executor;
-pub mod store;
-pub mod worker;
+mod store;
+mod worker;
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
@@ -24,9 +24,10 @@ use crate::io::Materialization;
 use crate::lake::key::AssetKey;
 use crate::lake::Lake;
 
+pub use crate::lake::run_id::RunId;
 pub use eta::{AssetHistory, Eta};
 pub use store::{
-    EventRecord, LastMaterialization, NewRun, RunFilter, RunRecord, RunState, RunStore,
+    EventKind, EventRecord, LastMaterialization, NewRun, RunFilter, RunRecord, RunState, RunStore,
 };
 pub use worker::{run_worker, work_one, WorkerOptions, WorkerPool};
 
@@ -38,7 +39,7 @@ pub enum RunEvent {
     /// The run starts with these assets, in topological order.
     RunStarted {
         /// The run.
-        run_id: String,
+        run_id: RunId,
         /// The assets it will materialize.
         assets: Vec<AssetKey>,
     },
@@ -84,10 +85,37 @@ pub enum RunEvent {
     /// The run ended.
     RunFinished {
         /// The run.
-        run_id: String,
+        run_id: RunId,
         /// True when every asset materialized and no blocking check failed.
         success: bool,
     },
+}
+
+impl RunEvent {
+    /// What kind of event this is (as the run store records it).
+    pub fn kind(&self) -> EventKind {
+        match self {
+            RunEvent::RunStarted { .. } => EventKind::RunStarted,
+            RunEvent::AssetStarted { .. } => EventKind::AssetStarted,
+            RunEvent::AssetMaterialized { .. } => EventKind::AssetMaterialized,
+            RunEvent::AssetFailed { .. } => EventKind::AssetFailed,
+            RunEvent::AssetSkipped { .. } => EventKind::AssetSkipped,
+            RunEvent::CheckEvaluated { .. } => EventKind::CheckEvaluated,
+            RunEvent::RunFinished { .. } => EventKind::RunFinished,
+        }
+    }
+
+    /// The asset the event concerns, if any.
+    pub fn asset(&self) -> Option<&AssetKey> {
+        match self {
+            RunEvent::AssetStarted { key, .. }
+            | RunEvent::AssetFailed { key, .. }
+            | RunEvent::AssetSkipped { key, .. }
+            | RunEvent::CheckEvaluated { key, .. } => Some(key),
+            RunEvent::AssetMaterialized { materialization } => Some(&materialization.key),
+            RunEvent::RunStarted { .. } | RunEvent::RunFinished { .. } => None,
+        }
+    }
 }
 
 /// Receives the events of a run as they happen (progress displays, run stores).
@@ -98,8 +126,8 @@ pub type EventSink = Arc<dyn Fn(&RunEvent) + Send + Sync>;
 pub struct MaterializeOptions {
     /// At most this many assets run at once (default: the number of CPUs).
     pub concurrency: usize,
-    /// The run id (default: a new UUIDv7, sortable by time and unguessable).
-    pub run_id: Option<String>,
+    /// The run id (default: a new one).
+    pub run_id: Option<RunId>,
     /// Where events go.
     pub event_sink: Option<EventSink>,
     /// The partition to materialize of every partitioned asset in the selection (assets that
@@ -132,8 +160,8 @@ impl MaterializeOptions {
     }
 
     /// Use this run id.
-    pub fn with_run_id(mut self, run_id: impl Into<String>) -> Self {
-        self.run_id = Some(run_id.into());
+    pub fn with_run_id(mut self, run_id: RunId) -> Self {
+        self.run_id = Some(run_id);
         self
     }
 
@@ -202,7 +230,8 @@ pub struct AssetOutcome {
     pub status: AssetStatus,
     /// Attempts made (0 when skipped).
     pub attempts: u32,
-    /// Wall time from the first attempt to the last check.
+    /// Wall time from the first attempt to the last check (serialized as `duration_s`).
+    #[serde(rename = "duration_s", with = "crate::serde_secs")]
     pub duration: Duration,
     /// What was written (rows, columns, snapshot id), when materialized.
     pub materialization: Option<Materialization>,
@@ -233,10 +262,11 @@ impl AssetOutcome {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunResult {
     /// The run id (in the commit info of every snapshot the run wrote).
-    pub run_id: String,
+    pub run_id: RunId,
     /// Every selected asset.
     pub assets: Vec<AssetOutcome>,
-    /// Wall time of the run.
+    /// Wall time of the run (serialized as `duration_s`).
+    #[serde(rename = "duration_s", with = "crate::serde_secs")]
     pub duration: Duration,
 }
 

@@ -60,18 +60,18 @@ pub async fn work_one(
     let selection: Selection = match run.selection.parse() {
         Ok(s) => s,
         Err(e) => {
-            store.finish(&run.id, Some(&e.to_string())).await?;
-            return store.get(&run.id).await;
+            store.finish(run.id, Some(&e.to_string())).await?;
+            return store.get(run.id).await;
         }
     };
 
     // Events go to the store in order, through one recorder task.
     let (events, mut received) = mpsc::unbounded_channel();
     let recorder = {
-        let (store, id) = (store.clone(), run.id.clone());
+        let (store, id) = (store.clone(), run.id);
         tokio::spawn(async move {
             while let Some(event) = received.recv().await {
-                if let Err(e) = store.record(&id, &event).await {
+                if let Err(e) = store.record(id, &event).await {
                     tracing::warn!(run = %id, error = %e, "could not record a run event");
                 }
             }
@@ -80,7 +80,7 @@ pub async fn work_one(
     let materialize = options
         .materialize
         .clone()
-        .with_run_id(run.id.clone())
+        .with_run_id(run.id)
         .with_event_sink(move |e| {
             let _ = events.send(e.clone());
         });
@@ -89,7 +89,7 @@ pub async fn work_one(
         let mut tick = tokio::time::interval(options.heartbeat_interval);
         loop {
             tick.tick().await;
-            match store.heartbeat(&run.id, &options.id).await {
+            match store.heartbeat(run.id, &options.id).await {
                 Ok(true) => {}
                 Ok(false) => return,
                 Err(e) => tracing::warn!(run = %run.id, error = %e, "heartbeat failed"),
@@ -105,10 +105,10 @@ pub async fn work_one(
     match outcome {
         // Canceled, or taken away after a missed heartbeat: the store already says so.
         None => tracing::warn!(run = %run.id, "run no longer ours; stopped it"),
-        Some(Ok(result)) => store.finish(&run.id, failure(&result).as_deref()).await?,
-        Some(Err(e)) => store.finish(&run.id, Some(&e.to_string())).await?,
+        Some(Ok(result)) => store.finish(run.id, failure(&result).as_deref()).await?,
+        Some(Err(e)) => store.finish(run.id, Some(&e.to_string())).await?,
     }
-    store.get(&run.id).await
+    store.get(run.id).await
 }
 
 /// Work the queue until `shutdown` completes. Errors of the store are logged and retried after

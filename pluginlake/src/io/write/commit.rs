@@ -12,7 +12,7 @@ use crate::io::evolve::{self, Evolution, SchemaMode};
 use crate::io::partition::{PartitionFilter, Partitions};
 use crate::io::WriteMode;
 use crate::lake::database::RawConnection;
-use crate::lake::sql::{self, ColumnDef, Ident, TableRef};
+use crate::lake::sql::{self, ColumnInfo, Ident, TableRef};
 
 /// How often a write is tried when its commit fails retryably. DuckLake 1.5.5 fails commits with
 /// "Failed to get path for schema with id ... - schema not found in metadata catalog" spuriously
@@ -60,7 +60,7 @@ pub(super) struct Commit<'a> {
     pub metadata: &'a str,
     pub table: &'a TableRef,
     /// The new data's columns.
-    pub columns: &'a [ColumnDef],
+    pub columns: &'a [ColumnInfo],
     pub fill: &'a Fill,
     pub message: &'a str,
     pub extra_info: &'a str,
@@ -77,7 +77,7 @@ pub(super) struct Commit<'a> {
 impl Commit<'_> {
     /// Commit, retrying DuckLake's spurious failure. Returns the rows the fill statement
     /// reported, when it reports them.
-    pub fn run(&self) -> Result<Option<u64>> {
+    pub(super) fn run(&self) -> Result<Option<u64>> {
         let mut attempt = 1;
         loop {
             match self.run_once() {

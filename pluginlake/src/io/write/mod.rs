@@ -24,12 +24,12 @@ use crate::error::{Context, Error, Result};
 use crate::io::partition::PartitionFilter;
 use crate::lake::database::RawConnection;
 use crate::lake::key::AssetKey;
-use crate::lake::sql::{self, ColumnDef, Ident, TableRef};
+use crate::lake::sql::{self, ColumnInfo, Ident, TableRef};
 use crate::lake::Lake;
 use commit::Commit;
 
 /// Author recorded on every snapshot pluginlake commits.
-pub const COMMIT_AUTHOR: &str = "pluginlake";
+pub(super) const COMMIT_AUTHOR: &str = "pluginlake";
 
 /// How the table is filled inside the transaction.
 enum Fill {
@@ -155,11 +155,11 @@ pub(crate) fn write_table(
         table: table.to_string(),
         snapshot_id,
         rows: rows.or(inserted).unwrap_or(0),
-        columns: columns.into_iter().map(Into::into).collect(),
+        columns,
         parquet_bytes,
         path,
         duration: started.elapsed(),
-        run_id: options.run_id.clone(),
+        run_id: options.run_id,
     };
     tracing::info!(
         asset = %key, %table, snapshot = snapshot_id, rows = m.rows, bytes = parquet_bytes,
@@ -176,7 +176,7 @@ fn memory_fill(
     table: &TableRef,
     data: InMemory,
     options: &WriteOptions,
-) -> Result<(Fill, Vec<ColumnDef>, Option<u64>, WritePath)> {
+) -> Result<(Fill, Vec<ColumnInfo>, Option<u64>, WritePath)> {
     let (schema, rows, bytes) = match &data {
         InMemory::Frame(df) => (
             convert::dataframe_schema(df)?,
@@ -224,12 +224,12 @@ fn describe(
     conn: &RawConnection,
     sql: &str,
     what: impl FnOnce() -> String,
-) -> Result<Vec<ColumnDef>> {
+) -> Result<Vec<ColumnInfo>> {
     Ok(conn
         .query_text(sql)
         .context(what)?
         .into_iter()
-        .map(|r| ColumnDef {
+        .map(|r| ColumnInfo {
             name: r[0].clone().unwrap_or_default(),
             sql_type: r[1].clone().unwrap_or_default(),
         })
@@ -252,7 +252,7 @@ fn partition_filter(table: &TableRef, options: &WriteOptions) -> Result<Option<P
 fn check_partition_column(
     table: &TableRef,
     filter: &PartitionFilter,
-    columns: &[ColumnDef],
+    columns: &[ColumnInfo],
 ) -> Result<()> {
     if columns.iter().any(|c| c.name == filter.column()) {
         return Ok(());
@@ -290,7 +290,7 @@ fn parquet_fill(lake: &Lake, table: &TableRef, data: InMemory) -> Result<Fill> {
 }
 
 /// Merge keys must name columns of the data.
-fn check_merge_keys(table: &TableRef, keys: &[String], columns: &[ColumnDef]) -> Result<()> {
+fn check_merge_keys(table: &TableRef, keys: &[String], columns: &[ColumnInfo]) -> Result<()> {
     let invalid = |reason: String| Error::InvalidData {
         table: table.to_string(),
         reason,
@@ -366,7 +366,7 @@ fn emptied_by_delete(shape: &[Vec<Option<String>>]) -> bool {
 /// True when the table's shape (from [`sql::table_shape`]) has exactly `columns`: names, order
 /// and scalar types. A false negative (nested types, which DuckLake names only `list`,
 /// `struct`, `map`) costs a re-create, or an exact comparison through DuckDB.
-fn same_columns(shape: &[Vec<Option<String>>], columns: &[ColumnDef]) -> bool {
+fn same_columns(shape: &[Vec<Option<String>>], columns: &[ColumnInfo]) -> bool {
     shape.len() == columns.len()
         && shape
             .iter()
@@ -382,7 +382,7 @@ fn same_columns(shape: &[Vec<Option<String>>], columns: &[ColumnDef]) -> bool {
 
 /// Validate the schema for storage and map it to DuckLake columns. Nothing is written when this
 /// fails.
-fn table_columns(table: &TableRef, schema: &Schema) -> Result<Vec<ColumnDef>> {
+fn table_columns(table: &TableRef, schema: &Schema) -> Result<Vec<ColumnInfo>> {
     let invalid = |reason: String| Error::InvalidData {
         table: table.to_string(),
         reason,
@@ -413,7 +413,7 @@ fn table_columns(table: &TableRef, schema: &Schema) -> Result<Vec<ColumnDef>> {
         .fields()
         .iter()
         .map(|f| {
-            Ok(ColumnDef {
+            Ok(ColumnInfo {
                 name: f.name().clone(),
                 sql_type: sql::column_type(table, f)?,
             })

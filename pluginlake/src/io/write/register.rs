@@ -6,15 +6,15 @@ use std::path::{Path, PathBuf};
 use super::describe;
 use crate::error::{Context, Error, Result};
 use crate::lake::database::RawConnection;
-use crate::lake::sql::{self, ColumnDef, TableRef};
+use crate::lake::sql::{self, ColumnInfo, TableRef};
 
 /// The columns every file has; files that disagree are an error naming both and the difference.
 pub(super) fn file_columns(
     conn: &RawConnection,
     table: &TableRef,
     files: &[PathBuf],
-) -> Result<Vec<ColumnDef>> {
-    let mut first: Option<(&Path, Vec<ColumnDef>)> = None;
+) -> Result<Vec<ColumnInfo>> {
+    let mut first: Option<(&Path, Vec<ColumnInfo>)> = None;
     for file in files {
         let columns = describe(conn, &sql::describe_parquet(file)?, || {
             format!("reading the schema of {} for {table}", file.display())
@@ -22,7 +22,7 @@ pub(super) fn file_columns(
         match &first {
             None => first = Some((file, columns)),
             Some((first_file, expected)) if *expected != columns => {
-                let show = |cols: &[ColumnDef]| {
+                let show = |cols: &[ColumnInfo]| {
                     cols.iter()
                         .map(|c| format!("{} {}", c.name, c.sql_type))
                         .collect::<Vec<_>>()

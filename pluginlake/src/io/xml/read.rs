@@ -372,7 +372,7 @@ pub(super) struct CharData {
 }
 
 impl CharData {
-    pub fn push(&mut self, s: &str, protected: bool) {
+    pub(super) fn push(&mut self, s: &str, protected: bool) {
         let start = self.text.len();
         self.text.push_str(s);
         if protected {
@@ -382,11 +382,11 @@ impl CharData {
     }
 
     /// Anything besides whitespace (an empty CDATA section counts).
-    pub fn has_content(&self) -> bool {
+    pub(super) fn has_content(&self) -> bool {
         self.protected.is_some() || self.text.chars().any(|c| !is_xml_space(c))
     }
 
-    pub fn finish(self) -> String {
+    pub(super) fn finish(self) -> String {
         let Some((a, b)) = self.protected else {
             return self.text.trim_matches(is_xml_space).to_owned();
         };

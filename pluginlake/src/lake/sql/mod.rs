@@ -7,16 +7,18 @@
 use std::fmt;
 use std::path::Path;
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::{Error, Result};
 use crate::io::partition::PartitionFilter;
 
 mod types;
 mod write;
-pub use types::*;
-pub use write::*;
+pub(crate) use types::*;
+pub(crate) use write::*;
 
 /// Longest identifier accepted (PostgreSQL's limit, so every catalog backend can hold it).
-pub const MAX_IDENT_LEN: usize = 63;
+pub(crate) const MAX_IDENT_LEN: usize = 63;
 
 /// A validated schema or table name: ASCII letters, digits and `_`, not starting with a digit,
 /// at most [`MAX_IDENT_LEN`] bytes. Such names are safe as directory names under the data path
@@ -118,34 +120,34 @@ impl fmt::Display for TableRef {
 
 /// Quote any string as a SQL identifier (`"` doubled). Used for column names, which may hold any
 /// character but NUL.
-pub fn quote_ident(name: &str) -> String {
+pub(crate) fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// Quote a string as a SQL string literal (`'` doubled).
-pub fn quote_literal(value: &str) -> String {
+pub(crate) fn quote_literal(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
 
 /// Quote a path as a SQL string literal. Paths must be valid UTF-8.
-pub fn quote_path(path: &Path) -> Result<String> {
+pub(crate) fn quote_path(path: &Path) -> Result<String> {
     let s = path
         .to_str()
         .ok_or_else(|| Error::Config(format!("path {} is not valid UTF-8", path.display())))?;
     Ok(quote_literal(s))
 }
 
-/// A column of a table to be created.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ColumnDef {
-    /// Column name, unquoted.
+/// A column: its name and its DuckLake type.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ColumnInfo {
+    /// The column's name, unquoted.
     pub name: String,
-    /// DuckLake/DuckDB type, as SQL.
+    /// Its DuckLake (DuckDB) type, as SQL: `BIGINT`, `VARCHAR`, `STRUCT("a" INTEGER)`, ...
     pub sql_type: String,
 }
 
 /// `CREATE SCHEMA IF NOT EXISTS catalog.schema`
-pub fn create_schema(catalog: &Ident, table: &TableRef) -> String {
+pub(crate) fn create_schema(catalog: &Ident, table: &TableRef) -> String {
     format!(
         "CREATE SCHEMA IF NOT EXISTS {}.{}",
         catalog.quoted(),
@@ -154,7 +156,11 @@ pub fn create_schema(catalog: &Ident, table: &TableRef) -> String {
 }
 
 /// `CREATE OR REPLACE TABLE catalog.schema.table (columns...)`
-pub fn create_or_replace_table(catalog: &Ident, table: &TableRef, columns: &[ColumnDef]) -> String {
+pub(crate) fn create_or_replace_table(
+    catalog: &Ident,
+    table: &TableRef,
+    columns: &[ColumnInfo],
+) -> String {
     let cols: Vec<String> = columns
         .iter()
         .map(|c| format!("{} {}", quote_ident(&c.name), c.sql_type))
@@ -168,12 +174,12 @@ pub fn create_or_replace_table(catalog: &Ident, table: &TableRef, columns: &[Col
 
 /// `MERGE INTO catalog.schema.table USING view ON keys ...`: rows whose keys match are updated,
 /// the others inserted (an upsert; NULL keys never match).
-pub fn merge_from_view(
+pub(crate) fn merge_from_view(
     catalog: &Ident,
     table: &TableRef,
     view: &Ident,
     keys: &[String],
-    columns: &[ColumnDef],
+    columns: &[ColumnInfo],
 ) -> String {
     let on: Vec<String> = keys
         .iter()
@@ -207,7 +213,7 @@ pub fn merge_from_view(
 
 /// A key of `view` that appears more than once, with its count (no rows when keys are unique);
 /// the last column reads every column of the view ([`read_all`]).
-pub fn duplicate_key(view: &Ident, keys: &[String], columns: &[ColumnDef]) -> String {
+pub(crate) fn duplicate_key(view: &Ident, keys: &[String], columns: &[ColumnInfo]) -> String {
     let keys: Vec<String> = keys.iter().map(|k| quote_ident(k)).collect();
     format!(
         "SELECT {0}, count(*), {2} FROM {1} GROUP BY {0} HAVING count(*) > 1 LIMIT 1",
@@ -221,13 +227,13 @@ pub fn duplicate_key(view: &Ident, keys: &[String], columns: &[ColumnDef]) -> St
 /// because DuckDB's C API Arrow scan (`duckdb_arrow_scan`) pushes a projection into a stream
 /// that cannot honour it, and then reads the wrong column (a crash, measured with DuckDB 1.5.5,
 /// when a check read only a column that is not the first).
-pub fn read_all(columns: &[ColumnDef]) -> String {
+pub(crate) fn read_all(columns: &[ColumnInfo]) -> String {
     let names: Vec<String> = columns.iter().map(|c| quote_ident(&c.name)).collect();
     format!("min(hash({}))", names.join(", "))
 }
 
 /// Column names and DuckDB types of an existing table, as DuckDB renders them.
-pub fn describe_table(catalog: &Ident, table: &TableRef) -> String {
+pub(crate) fn describe_table(catalog: &Ident, table: &TableRef) -> String {
     format!(
         "SELECT column_name, column_type FROM (DESCRIBE {})",
         table.qualified(catalog)
@@ -235,7 +241,7 @@ pub fn describe_table(catalog: &Ident, table: &TableRef) -> String {
 }
 
 /// The same for the columns pluginlake would create, rendered by DuckDB.
-pub fn describe_columns(columns: &[ColumnDef]) -> String {
+pub(crate) fn describe_columns(columns: &[ColumnInfo]) -> String {
     let cols: Vec<String> = columns
         .iter()
         .map(|c| format!("CAST(NULL AS {}) AS {}", c.sql_type, quote_ident(&c.name)))
@@ -247,13 +253,13 @@ pub fn describe_columns(columns: &[ColumnDef]) -> String {
 }
 
 /// `DROP VIEW IF EXISTS view`
-pub fn drop_view(view: &Ident) -> String {
+pub(crate) fn drop_view(view: &Ident) -> String {
     format!("DROP VIEW IF EXISTS {}", view.quoted())
 }
 
 /// `CALL ducklake_add_data_files(catalog, table, [files], schema => schema)`; with
 /// `allow_missing`, the files may lack columns of the table (they read as NULL).
-pub fn add_data_files(
+pub(crate) fn add_data_files(
     catalog: &Ident,
     table: &TableRef,
     files: &[&Path],
@@ -275,7 +281,7 @@ pub fn add_data_files(
 }
 
 /// `CALL catalog.set_commit_message(author, message, extra_info => extra)`
-pub fn set_commit_message(
+pub(crate) fn set_commit_message(
     catalog: &Ident,
     author: &str,
     message: &str,
@@ -292,7 +298,7 @@ pub fn set_commit_message(
 
 /// The snapshot whose commit extra info is `extra_info` (unique per write), read from DuckLake's
 /// `ducklake_snapshot_changes` table in `metadata` (see [`metadata_candidates`]).
-pub fn snapshot_by_extra_info(metadata: &str, extra_info: &str) -> String {
+pub(crate) fn snapshot_by_extra_info(metadata: &str, extra_info: &str) -> String {
     format!(
         "SELECT snapshot_id FROM {metadata}.ducklake_snapshot_changes WHERE commit_extra_info = {}",
         quote_literal(extra_info)
@@ -303,7 +309,7 @@ pub fn snapshot_by_extra_info(metadata: &str, extra_info: &str) -> String {
 /// `catalog` may be: DuckLake attaches its catalog database as `__ducklake_metadata_<name>`, with
 /// the tables in the configured metadata schema, else the backend's default (`main` for DuckDB
 /// and SQLite files, `public` for PostgreSQL).
-pub fn metadata_candidates(catalog: &Ident, configured: Option<&str>) -> Vec<String> {
+pub(crate) fn metadata_candidates(catalog: &Ident, configured: Option<&str>) -> Vec<String> {
     let db = quote_ident(&format!("__ducklake_metadata_{}", catalog.as_str()));
     configured
         .into_iter()
@@ -313,7 +319,7 @@ pub fn metadata_candidates(catalog: &Ident, configured: Option<&str>) -> Vec<Str
 }
 
 /// A query that succeeds when `metadata` holds DuckLake's snapshot table.
-pub fn probe_metadata(metadata: &str) -> String {
+pub(crate) fn probe_metadata(metadata: &str) -> String {
     format!("SELECT 1 FROM {metadata}.ducklake_snapshot_changes LIMIT 0")
 }
 
@@ -321,7 +327,7 @@ pub fn probe_metadata(metadata: &str) -> String {
 /// a table, in column order, read from DuckLake's metadata tables in `metadata`; no rows when the
 /// table does not exist. (DuckDB's `duckdb_columns()` answers the same but costs ~36 ms with 50
 /// DuckLake tables, this ~0.3 ms.)
-pub fn table_shape(metadata: &str, table: &TableRef) -> String {
+pub(crate) fn table_shape(metadata: &str, table: &TableRef) -> String {
     format!(
         "SELECT c.column_name, c.column_type, st.record_count \
          FROM {metadata}.ducklake_schema s \
@@ -337,27 +343,27 @@ pub fn table_shape(metadata: &str, table: &TableRef) -> String {
 }
 
 /// `DELETE FROM catalog.schema.table` (every row).
-pub fn delete_all(catalog: &Ident, table: &TableRef) -> String {
+pub(crate) fn delete_all(catalog: &Ident, table: &TableRef) -> String {
     format!("DELETE FROM {}", table.qualified(catalog))
 }
 
 /// All snapshots of the catalog, oldest first.
-pub fn list_snapshots(catalog: &Ident) -> String {
+pub(crate) fn list_snapshots(catalog: &Ident) -> String {
     format!(
-        "SELECT snapshot_id, CAST(snapshot_time AS VARCHAR), schema_version, CAST(changes AS VARCHAR), \
+        "SELECT snapshot_id, epoch_us(snapshot_time), schema_version, CAST(changes AS VARCHAR), \
          author, commit_message, commit_extra_info FROM ducklake_snapshots({}) ORDER BY snapshot_id",
         quote_literal(catalog.as_str())
     )
 }
 
 /// The newest snapshot id, from DuckLake's `ducklake_snapshot` table in `metadata`.
-pub fn latest_snapshot(metadata: &str) -> String {
+pub(crate) fn latest_snapshot(metadata: &str) -> String {
     format!("SELECT max(snapshot_id) FROM {metadata}.ducklake_snapshot")
 }
 
 /// Bytes of the data files that `snapshot` added (a write's Parquet output), from DuckLake's
 /// `ducklake_data_file` table in `metadata`.
-pub fn snapshot_file_bytes(metadata: &str, snapshot: i64) -> String {
+pub(crate) fn snapshot_file_bytes(metadata: &str, snapshot: i64) -> String {
     format!(
         "SELECT CAST(coalesce(sum(file_size_bytes), 0) AS BIGINT) FROM {metadata}.ducklake_data_file \
          WHERE begin_snapshot = {snapshot}"
@@ -365,7 +371,7 @@ pub fn snapshot_file_bytes(metadata: &str, snapshot: i64) -> String {
 }
 
 /// The tables that exist now: schema, table, rows estimate unavailable so only names.
-pub fn list_tables(catalog: &Ident) -> String {
+pub(crate) fn list_tables(catalog: &Ident) -> String {
     format!(
         "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = {} ORDER BY 1, 2",
         quote_literal(catalog.as_str())
@@ -373,12 +379,12 @@ pub fn list_tables(catalog: &Ident) -> String {
 }
 
 /// `SELECT count(*) FROM table`
-pub fn count_rows(catalog: &Ident, table: &TableRef) -> String {
+pub(crate) fn count_rows(catalog: &Ident, table: &TableRef) -> String {
     format!("SELECT count(*) FROM {}", table.qualified(catalog))
 }
 
 /// Whether a table exists (parameters: schema, table).
-pub fn table_exists(catalog: &Ident) -> String {
+pub(crate) fn table_exists(catalog: &Ident) -> String {
     format!(
         "SELECT count(*) FROM duckdb_tables() WHERE database_name = {} AND schema_name = ? AND table_name = ?",
         quote_literal(catalog.as_str())
@@ -386,7 +392,7 @@ pub fn table_exists(catalog: &Ident) -> String {
 }
 
 /// `SELECT cols FROM table [AT (VERSION => n)] [WHERE <partition>]`
-pub fn select(
+pub(crate) fn select(
     catalog: &Ident,
     table: &TableRef,
     columns: Option<&[String]>,
@@ -415,40 +421,40 @@ pub fn select(
 
 /// `query` without its rows: binds and plans it (a missing table or column fails as it would)
 /// but reads nothing.
-pub fn no_rows(query: &str) -> String {
+pub(crate) fn no_rows(query: &str) -> String {
     format!("SELECT * FROM ({query}) LIMIT 0")
 }
 
 /// `INSTALL 'path'` (from a local extension file).
-pub fn install_from_file(path: &Path) -> Result<String> {
+pub(crate) fn install_from_file(path: &Path) -> Result<String> {
     Ok(format!("INSTALL {}", quote_path(path)?))
 }
 
 /// `INSTALL name` (from DuckDB's repository; [`load`] loads it).
-pub fn install(name: &Ident) -> String {
+pub(crate) fn install(name: &Ident) -> String {
     format!("INSTALL {}", name.as_str())
 }
 
 /// `LOAD name`
-pub fn load(name: &Ident) -> String {
+pub(crate) fn load(name: &Ident) -> String {
     format!("LOAD {}", name.as_str())
 }
 
 /// `SET name = 'value'` for a DuckDB setting pluginlake controls.
-pub fn set(setting: &str, value: &str) -> String {
+pub(crate) fn set(setting: &str, value: &str) -> String {
     debug_assert!(Ident::new(setting).is_ok(), "setting names are constants");
     format!("SET {setting} = {}", quote_literal(value))
 }
 
 /// `SET GLOBAL name = 'value'`: a setting for every connection, including those opened later.
-pub fn set_global(setting: &str, value: &str) -> String {
+pub(crate) fn set_global(setting: &str, value: &str) -> String {
     debug_assert!(Ident::new(setting).is_ok(), "setting names are constants");
     format!("SET GLOBAL {setting} = {}", quote_literal(value))
 }
 
 /// One row with the number of DuckDB settings named `setting` (0 where an extension that would
 /// add it, such as ICU's `TimeZone`, is not loaded).
-pub fn setting_exists(setting: &str) -> String {
+pub(crate) fn setting_exists(setting: &str) -> String {
     format!(
         "SELECT count(*) FROM duckdb_settings() WHERE name = {}",
         quote_literal(setting)
@@ -457,13 +463,13 @@ pub fn setting_exists(setting: &str) -> String {
 
 /// `SET SESSION name = 'value'`: a setting for one connection only (a plain `SET` of most
 /// settings is global and would change every other connection's results).
-pub fn set_session(setting: &str, value: &str) -> String {
+pub(crate) fn set_session(setting: &str, value: &str) -> String {
     debug_assert!(Ident::new(setting).is_ok(), "setting names are constants");
     format!("SET SESSION {setting} = {}", quote_literal(value))
 }
 
 /// Options of an `ATTACH 'ducklake:...'` statement.
-pub struct AttachOptions<'a> {
+pub(crate) struct AttachOptions<'a> {
     /// The catalog location after `ducklake:` (a file path or `postgres:...`, `sqlite:...`).
     pub location: &'a str,
     /// The name to attach it as.
@@ -475,7 +481,7 @@ pub struct AttachOptions<'a> {
 }
 
 /// `ATTACH IF NOT EXISTS 'ducklake:<location>' AS alias (DATA_PATH '...', ...)`
-pub fn attach(opts: &AttachOptions<'_>) -> Result<String> {
+pub(crate) fn attach(opts: &AttachOptions<'_>) -> Result<String> {
     let mut options = vec![format!("DATA_PATH {}", quote_path(opts.data_path)?)];
     if let Some(schema) = opts.metadata_schema {
         options.push(format!("METADATA_SCHEMA {}", quote_literal(schema)));

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 /// The DuckLake column type for an Arrow type, or an error naming the column and how to fix it.
 ///
 /// A string field with the Arrow extension type `arrow.json` becomes a `JSON` column.
-pub fn column_type(table: &TableRef, field: &Field) -> Result<String> {
+pub(crate) fn column_type(table: &TableRef, field: &Field) -> Result<String> {
     let is_json = field
         .metadata()
         .get("ARROW:extension:name")
@@ -118,7 +118,7 @@ fn decimal(p: u8, s: i8) -> Option<String> {
 
 /// DuckLake's name (in its metadata) of a scalar type pluginlake creates columns with, as the
 /// DuckLake specification lists them; `None` for nested types.
-pub fn ducklake_type_name(sql_type: &str) -> Option<String> {
+pub(crate) fn ducklake_type_name(sql_type: &str) -> Option<String> {
     let name = match sql_type {
         "BOOLEAN" => "boolean",
         "TINYINT" => "int8",

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::{quote_ident, quote_literal, quote_path, ColumnDef, Ident, TableRef};
+use super::{quote_ident, quote_literal, quote_path, ColumnInfo, Ident, TableRef};
 use crate::error::Result;
 use crate::io::evolve::Change;
 use crate::io::partition::{Bounds, PartitionFilter};
@@ -28,11 +28,11 @@ pub(crate) fn alter_table(catalog: &Ident, table: &TableRef, change: &Change) ->
 
 /// `INSERT INTO table (columns) SELECT columns FROM view`: by name, so the table may have more
 /// columns (they get NULL) in any order.
-pub fn insert_columns_from_view(
+pub(crate) fn insert_columns_from_view(
     catalog: &Ident,
     table: &TableRef,
     view: &Ident,
-    columns: &[ColumnDef],
+    columns: &[ColumnInfo],
 ) -> String {
     let names: Vec<String> = columns.iter().map(|c| quote_ident(&c.name)).collect();
     let names = names.join(", ");
@@ -45,7 +45,7 @@ pub fn insert_columns_from_view(
 
 /// `ALTER TABLE table SET PARTITIONED BY (...)`; `partitioning` pairs a transform (`year`, ...,
 /// or empty for the column itself) with a column.
-pub fn set_partitioned_by(
+pub(crate) fn set_partitioned_by(
     catalog: &Ident,
     table: &TableRef,
     partitioning: &[(&str, &str)],
@@ -66,7 +66,7 @@ pub fn set_partitioned_by(
 
 /// The current partitioning of a table (transform, column name), in key order, from DuckLake's
 /// metadata tables in `metadata`; no rows when the table is not partitioned.
-pub fn partition_shape(metadata: &str, table: &TableRef) -> String {
+pub(crate) fn partition_shape(metadata: &str, table: &TableRef) -> String {
     format!(
         "SELECT pc.transform, c.column_name \
          FROM {metadata}.ducklake_schema s \
@@ -84,7 +84,7 @@ pub fn partition_shape(metadata: &str, table: &TableRef) -> String {
 
 /// The SQL condition of a partition filter. Bounds are string literals that DuckDB casts to the
 /// column's type, so file statistics and partition values still prune.
-pub fn partition_predicate(filter: &PartitionFilter) -> String {
+pub(crate) fn partition_predicate(filter: &PartitionFilter) -> String {
     let column = quote_ident(filter.column());
     match filter.bounds() {
         Bounds::In(values) => {
@@ -100,7 +100,11 @@ pub fn partition_predicate(filter: &PartitionFilter) -> String {
 }
 
 /// `DELETE FROM table WHERE <partition>`
-pub fn delete_partition(catalog: &Ident, table: &TableRef, filter: &PartitionFilter) -> String {
+pub(crate) fn delete_partition(
+    catalog: &Ident,
+    table: &TableRef,
+    filter: &PartitionFilter,
+) -> String {
     format!(
         "DELETE FROM {} WHERE {}",
         table.qualified(catalog),
@@ -110,7 +114,11 @@ pub fn delete_partition(catalog: &Ident, table: &TableRef, filter: &PartitionFil
 
 /// How many rows of `view` lie outside the partition, and one of their values (the last column
 /// reads every column of the view: [`super::read_all`]).
-pub fn rows_outside(view: &Ident, filter: &PartitionFilter, columns: &[ColumnDef]) -> String {
+pub(crate) fn rows_outside(
+    view: &Ident,
+    filter: &PartitionFilter,
+    columns: &[ColumnInfo],
+) -> String {
     let outside = format!("NOT coalesce({}, false)", partition_predicate(filter));
     format!(
         "SELECT count(*) FILTER (WHERE {outside}), \
@@ -123,7 +131,7 @@ pub fn rows_outside(view: &Ident, filter: &PartitionFilter, columns: &[ColumnDef
 
 /// Options of a CSV scan.
 #[derive(Clone, Debug, Default)]
-pub struct CsvScan<'a> {
+pub(crate) struct CsvScan<'a> {
     /// The field delimiter.
     pub delimiter: Option<char>,
     /// Whether the first line holds column names (`None`: DuckDB detects it).
@@ -131,14 +139,14 @@ pub struct CsvScan<'a> {
     /// The quote character.
     pub quote: Option<char>,
     /// All columns with their SQL types, in file order (no type inference then).
-    pub columns: Option<&'a [ColumnDef]>,
+    pub columns: Option<&'a [ColumnInfo]>,
     /// Types of some columns, the others inferred.
-    pub types: &'a [ColumnDef],
+    pub types: &'a [ColumnInfo],
 }
 
 /// `CREATE TEMP VIEW view AS SELECT * FROM read_csv(file, ...)`. The types in `columns` and
 /// `types` are SQL types validated by the caller.
-pub fn csv_view(view: &Ident, file: &Path, scan: &CsvScan<'_>) -> Result<String> {
+pub(crate) fn csv_view(view: &Ident, file: &Path, scan: &CsvScan<'_>) -> Result<String> {
     let mut args = vec![quote_path(file)?];
     if let Some(d) = scan.delimiter {
         args.push(format!("delim = {}", quote_literal(&d.to_string())));
@@ -149,7 +157,7 @@ pub fn csv_view(view: &Ident, file: &Path, scan: &CsvScan<'_>) -> Result<String>
     if let Some(h) = scan.header {
         args.push(format!("header = {h}"));
     }
-    let map = |cols: &[ColumnDef]| {
+    let map = |cols: &[ColumnInfo]| {
         let entries: Vec<String> = cols
             .iter()
             .map(|c| format!("{}: {}", quote_literal(&c.name), quote_literal(&c.sql_type)))
@@ -170,7 +178,7 @@ pub fn csv_view(view: &Ident, file: &Path, scan: &CsvScan<'_>) -> Result<String>
 }
 
 /// `CREATE TEMP VIEW view AS SELECT * FROM read_parquet([files])` (columns by name across files).
-pub fn parquet_view(view: &Ident, files: &[&Path]) -> Result<String> {
+pub(crate) fn parquet_view(view: &Ident, files: &[&Path]) -> Result<String> {
     let list: Vec<String> = files.iter().map(|f| quote_path(f)).collect::<Result<_>>()?;
     Ok(format!(
         "CREATE OR REPLACE TEMP VIEW {} AS SELECT * FROM read_parquet([{}], union_by_name = true)",
@@ -180,7 +188,7 @@ pub fn parquet_view(view: &Ident, files: &[&Path]) -> Result<String> {
 }
 
 /// Column names and DuckDB types of a Parquet file.
-pub fn describe_parquet(file: &Path) -> Result<String> {
+pub(crate) fn describe_parquet(file: &Path) -> Result<String> {
     Ok(format!(
         "SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet({}))",
         quote_path(file)?
@@ -188,7 +196,7 @@ pub fn describe_parquet(file: &Path) -> Result<String> {
 }
 
 /// Column names and DuckDB types of a view.
-pub fn describe_view(view: &Ident) -> String {
+pub(crate) fn describe_view(view: &Ident) -> String {
     format!(
         "SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {})",
         view.quoted()
@@ -196,7 +204,7 @@ pub fn describe_view(view: &Ident) -> String {
 }
 
 /// Total rows of Parquet files, from their footers.
-pub fn parquet_rows(files: &[&Path]) -> Result<String> {
+pub(crate) fn parquet_rows(files: &[&Path]) -> Result<String> {
     let list: Vec<String> = files.iter().map(|f| quote_path(f)).collect::<Result<_>>()?;
     Ok(format!(
         "SELECT CAST(coalesce(sum(num_rows), 0) AS BIGINT) FROM parquet_file_metadata([{}])",

@@ -1,12 +1,16 @@
 //! What the run store records: runs, their states and events, and lineage.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::graph::{Definitions, Selection};
 use crate::lake::key::AssetKey;
+use crate::lake::run_id::RunId;
 
 /// A run's state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -44,26 +48,35 @@ impl RunState {
         )
     }
 
-    pub(super) fn parse(s: &str) -> Result<Self> {
-        Ok(match s {
-            "queued" => RunState::Queued,
-            "started" => RunState::Started,
-            "success" => RunState::Success,
-            "failure" => RunState::Failure,
-            "canceled" => RunState::Canceled,
-            other => {
-                return Err(Error::RunStore {
-                    context: format!("reading a run state: unknown state {other:?}"),
-                    source: None,
-                })
-            }
-        })
+    /// Every state.
+    pub const ALL: [RunState; 5] = [
+        RunState::Queued,
+        RunState::Started,
+        RunState::Success,
+        RunState::Failure,
+        RunState::Canceled,
+    ];
+}
+
+impl fmt::Display for RunState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
-impl std::fmt::Display for RunState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+impl FromStr for RunState {
+    type Err = Error;
+
+    /// `queued`, `started`, `success`, `failure` or `canceled`.
+    fn from_str(s: &str) -> Result<Self> {
+        RunState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "unknown run state {s:?}: use queued, started, success, failure or canceled"
+                ))
+            })
     }
 }
 
@@ -114,7 +127,7 @@ impl NewRun {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunRecord {
     /// The run id (the tracking id): a UUIDv7, sortable by creation time and unguessable.
-    pub id: String,
+    pub id: RunId,
     /// What it runs.
     pub selection: String,
     /// The staged input, if any.
@@ -131,14 +144,103 @@ pub struct RunRecord {
     pub error: Option<String>,
     /// The worker that holds (or last held) it.
     pub worker: Option<String>,
-    /// Milliseconds since the Unix epoch.
-    pub created_at: i64,
+    /// When it was submitted.
+    pub created_at: DateTime<Utc>,
     /// When the current attempt started.
-    pub started_at: Option<i64>,
+    pub started_at: Option<DateTime<Utc>>,
     /// When it reached its final state.
-    pub finished_at: Option<i64>,
+    pub finished_at: Option<DateTime<Utc>>,
     /// The worker's last sign of life.
-    pub heartbeat_at: Option<i64>,
+    pub heartbeat_at: Option<DateTime<Utc>>,
+}
+
+/// What an entry of a run's event log records: the store's own state changes, and the
+/// executor's [`RunEvent`](crate::run::RunEvent)s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EventKind {
+    /// The run was submitted.
+    Queued,
+    /// A worker claimed it (a new attempt).
+    Started,
+    /// The executor started materializing ([`RunEvent::RunStarted`](crate::run::RunEvent::RunStarted)).
+    RunStarted,
+    /// An asset's attempt started.
+    AssetStarted,
+    /// An asset was stored.
+    AssetMaterialized,
+    /// An asset's attempt failed.
+    AssetFailed,
+    /// An asset was skipped.
+    AssetSkipped,
+    /// A check was evaluated.
+    CheckEvaluated,
+    /// The executor finished ([`RunEvent::RunFinished`](crate::run::RunEvent::RunFinished)).
+    RunFinished,
+    /// The run succeeded.
+    Succeeded,
+    /// The run failed.
+    Failed,
+    /// The run was canceled.
+    Canceled,
+    /// The run's worker stopped sending heartbeats; the run was queued again.
+    Recovered,
+}
+
+impl EventKind {
+    /// Every kind.
+    pub const ALL: [EventKind; 13] = [
+        EventKind::Queued,
+        EventKind::Started,
+        EventKind::RunStarted,
+        EventKind::AssetStarted,
+        EventKind::AssetMaterialized,
+        EventKind::AssetFailed,
+        EventKind::AssetSkipped,
+        EventKind::CheckEvaluated,
+        EventKind::RunFinished,
+        EventKind::Succeeded,
+        EventKind::Failed,
+        EventKind::Canceled,
+        EventKind::Recovered,
+    ];
+
+    /// The name stored and shown (`queued`, `asset_materialized`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Queued => "queued",
+            EventKind::Started => "started",
+            EventKind::RunStarted => "run_started",
+            EventKind::AssetStarted => "asset_started",
+            EventKind::AssetMaterialized => "asset_materialized",
+            EventKind::AssetFailed => "asset_failed",
+            EventKind::AssetSkipped => "asset_skipped",
+            EventKind::CheckEvaluated => "check_evaluated",
+            EventKind::RunFinished => "run_finished",
+            EventKind::Succeeded => "succeeded",
+            EventKind::Failed => "failed",
+            EventKind::Canceled => "canceled",
+            EventKind::Recovered => "recovered",
+        }
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for EventKind {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        EventKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == s)
+            .ok_or_else(|| Error::Config(format!("unknown run event kind {s:?}")))
+    }
 }
 
 /// One entry of a run's event log.
@@ -147,18 +249,17 @@ pub struct EventRecord {
     /// Position in the store's log (increasing).
     pub seq: i64,
     /// The run.
-    pub run_id: String,
-    /// Milliseconds since the Unix epoch.
-    pub at: i64,
-    /// `queued`, `started`, `asset_started`, `asset_materialized`, `asset_failed`,
-    /// `asset_skipped`, `check_evaluated`, `succeeded`, `failed`, `canceled`, ...
-    pub kind: String,
+    pub run_id: RunId,
+    /// When it was recorded.
+    pub at: DateTime<Utc>,
+    /// What happened.
+    pub kind: EventKind,
     /// The asset it concerns, if any.
     pub asset: Option<AssetKey>,
     /// The DuckLake snapshot a materialization committed.
     pub snapshot_id: Option<i64>,
     /// Rows a materialization wrote.
-    pub rows: Option<i64>,
+    pub rows: Option<u64>,
     /// The whole event, as JSON.
     pub detail: serde_json::Value,
 }
@@ -169,26 +270,27 @@ pub struct LastMaterialization {
     /// The asset.
     pub asset: AssetKey,
     /// The run that wrote it.
-    pub run_id: String,
+    pub run_id: RunId,
     /// The DuckLake snapshot it committed.
     pub snapshot_id: i64,
     /// Rows written.
-    pub rows: i64,
-    /// When (milliseconds since the Unix epoch).
-    pub at: i64,
+    pub rows: u64,
+    /// When it was recorded.
+    pub at: DateTime<Utc>,
 }
 
 /// Which runs to list (newest first).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RunFilter {
     /// Only runs in this state.
     pub state: Option<RunState>,
     /// Only runs with an event about this asset.
     pub asset: Option<AssetKey>,
-    /// Only runs created at or after (milliseconds since the Unix epoch).
-    pub since: Option<i64>,
-    /// Only runs created before.
-    pub until: Option<i64>,
+    /// Only runs created at or after this instant.
+    pub since: Option<DateTime<Utc>>,
+    /// Only runs created before this instant.
+    pub until: Option<DateTime<Utc>>,
     /// At most this many (default 100).
     pub limit: Option<u32>,
 }
