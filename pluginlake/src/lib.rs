@@ -13,7 +13,8 @@
 //! # fn main() -> pluginlake::Result<()> {
 //! let lake = Lake::open_default()?; // .data/: DuckDB-file catalog, Parquet under .data/lakehouse
 //! let eras = df!["person_id" => [1i64, 2], "condition_concept_id" => [201826i32, 320128]].unwrap();
-//! let m = lake.store_with(["omop", "condition_era"], eras, &WriteOptions::default().with_run_id("run-1"))?;
+//! let options = WriteOptions::default().with_run_id(RunId::new());
+//! let m = lake.store_with(["omop", "condition_era"], eras, &options)?;
 //! println!("{} rows in snapshot {}", m.rows, m.snapshot_id);
 //! let back: DataFrame = lake.load(["omop", "condition_era"])?;
 //! # Ok(()) }
@@ -190,7 +191,7 @@ pub mod prelude {
     pub use crate::lake::config::{Catalog, LakeConfig};
     pub use crate::lake::key::AssetKey;
     pub use crate::lake::Lake;
-    pub use crate::run::{materialize, MaterializeOptions, RunResult};
+    pub use crate::run::{materialize, MaterializeOptions, RunId, RunResult};
     pub use crate::{asset, asset_check};
     pub use crate::{Error, ErrorKind, Result};
 }

@@ -93,15 +93,16 @@ async fn graph_prints_edges_in_order_or_as_dot() {
 #[tokio::test(flavor = "multi_thread")]
 async fn materialize_runs_the_selection_and_reports_each_asset() {
     let dir = tempfile::tempdir().unwrap();
+    let run_id = RunId::new().to_string();
     let (code, out) = cli(
         &defs(false),
         dir.path(),
-        &["materialize", "+cli/doubled", "--run-id", "cli-run-1"],
+        &["materialize", "+cli/doubled", "--run-id", &run_id],
     )
     .await;
     assert_eq!(code, ExitCode::SUCCESS, "{out}");
     assert!(
-        out.contains("run cli-run-1") && out.contains("succeeded"),
+        out.contains(&format!("run {run_id}")) && out.contains("succeeded"),
         "{out}"
     );
     let doubled = out.lines().find(|l| l.starts_with("cli/doubled")).unwrap();
@@ -125,21 +126,22 @@ async fn a_failed_run_exits_with_failure_and_shows_the_error() {
 #[tokio::test(flavor = "multi_thread")]
 async fn runs_lists_the_runs_recorded_in_the_lake() {
     let dir = tempfile::tempdir().unwrap();
+    let (first_run, second_run) = (RunId::new().to_string(), RunId::new().to_string());
     cli(
         &defs(false),
         dir.path(),
-        &["materialize", "--run-id", "first-run"],
+        &["materialize", "--run-id", &first_run],
     )
     .await;
     cli(
         &defs(false),
         dir.path(),
-        &["materialize", "cli/source", "--run-id", "second-run"],
+        &["materialize", "cli/source", "--run-id", &second_run],
     )
     .await;
     let (_, out) = cli(&defs(false), dir.path(), &["runs"]).await;
-    let first = out.find("first-run").expect(&out);
-    let second = out.find("second-run").expect(&out);
+    let first = out.find(&first_run).expect(&out);
+    let second = out.find(&second_run).expect(&out);
     assert!(second < first, "newest first: {out}");
     assert!(out.contains("2 runs recorded"), "{out}");
 }

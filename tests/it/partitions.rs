@@ -276,7 +276,7 @@ async fn a_run_with_an_undeclared_partition_fails_before_anything_runs() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("asset daily_visits") && err.contains("before the first partition"),
+        err.contains("(asset daily_visits)") && err.contains("before the first partition"),
         "{err}"
     );
     assert!(!lake

@@ -89,8 +89,10 @@ pub enum Error {
 
     /// A partition key (or range of keys) that the partitions do not have, or a time-window key
     /// in the wrong format.
-    #[error("invalid partition {key:?} of column {column:?}: {reason}")]
+    #[error("invalid partition {key:?} of column {column:?}{}: {reason}", .asset.as_ref().map(|a| format!(" (asset {a})")).unwrap_or_default())]
     InvalidPartition {
+        /// The partitioned asset, when known.
+        asset: Option<AssetKey>,
         /// The partition column.
         column: String,
         /// The key (or `first..=last` range) as given.
@@ -233,6 +235,24 @@ fn or_list(states: &[RunState]) -> String {
 }
 
 impl Error {
+    /// The error, naming `asset` where it is about one of its partitions.
+    pub(crate) fn in_asset(self, asset: &AssetKey) -> Self {
+        match self {
+            Error::InvalidPartition {
+                asset: None,
+                column,
+                key,
+                reason,
+            } => Error::InvalidPartition {
+                asset: Some(asset.clone()),
+                column,
+                key,
+                reason,
+            },
+            other => other,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),

@@ -162,6 +162,7 @@ impl Partitions {
     pub fn time_window(column: impl Into<String>, window: Window, start: &str) -> Result<Self> {
         let column = column.into();
         let start = window.parse(start).ok_or_else(|| Error::InvalidPartition {
+            asset: None,
             column: column.clone(),
             key: start.to_owned(),
             reason: format!("a {window} partition start is written {}", window.pattern()),
@@ -214,6 +215,7 @@ impl Partitions {
             format!("{first}..={last}")
         };
         let invalid = |key: &str, reason: String| Error::InvalidPartition {
+            asset: None,
             column: self.column.clone(),
             key: key.to_owned(),
             reason,

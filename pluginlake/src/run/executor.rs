@@ -39,7 +39,10 @@ pub(super) async fn execute(
     if let Some(key) = &options.partition {
         for &i in &plan {
             if let Some(partitions) = &defs.at(i).partitions {
-                filters.insert(i, partitions.key_of(key)?);
+                let filter = partitions
+                    .key_of(key)
+                    .map_err(|e| e.in_asset(defs.at(i).key()))?;
+                filters.insert(i, filter);
             }
         }
         if filters.is_empty() {

@@ -53,7 +53,7 @@ pub(crate) fn write_table(
     options: &WriteOptions,
 ) -> Result<Materialization> {
     let started = Instant::now();
-    let partition = partition_filter(table, options)?;
+    let partition = partition_filter(table, options).map_err(|e| e.in_asset(key))?;
     let merging = matches!(options.mode, WriteMode::Merge { .. });
     let write_id = uuid::Uuid::now_v7();
     let view = Ident::new(&format!("__pluginlake_data_{}", write_id.simple()))
