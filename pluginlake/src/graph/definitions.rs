@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::OnceLock;
 
 use super::expand::{registered_assets, registered_checks};
 use super::selection::{Selection, SelectionError};
@@ -94,6 +95,16 @@ impl Definitions {
         let mut checks: Vec<CheckDef> = registered_checks().collect();
         checks.sort_by(|a, b| (&a.spec.asset, &a.spec.name).cmp(&(&b.spec.asset, &b.spec.name)));
         Definitions::new(assets)?.with_checks(checks)
+    }
+
+    /// The assets and checks registered in this binary ([`Definitions::collect`]), validated once
+    /// per process.
+    pub fn registered() -> Result<&'static Definitions, GraphError> {
+        static REGISTERED: OnceLock<Result<Definitions, GraphError>> = OnceLock::new();
+        REGISTERED
+            .get_or_init(Definitions::collect)
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// Build and validate the graph from assets (an [`AssetSpec`] alone is an external asset).

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::lake::sql::{ColumnInfo, TableRef};
+use crate::lake::sql::{AlterColumn, ColumnInfo, TableRef};
 
 /// What a write may do to the table's columns. Chosen per asset (`#[asset(schema_mode = "freeze")]`)
 /// or per call ([`WriteOptions::with_schema_mode`](super::WriteOptions::with_schema_mode)).
@@ -35,6 +35,17 @@ pub(crate) enum Change {
     Widen(ColumnInfo, String),
     /// A column of the table the new data lacks.
     Missing(ColumnInfo),
+}
+
+impl Change {
+    /// The `ALTER TABLE` change that makes it.
+    pub(crate) fn alter(&self) -> AlterColumn<'_> {
+        match self {
+            Change::Add(c) => AlterColumn::Add(c),
+            Change::Widen(c, _) => AlterColumn::SetType(c),
+            Change::Missing(c) => AlterColumn::Drop(&c.name),
+        }
+    }
 }
 
 /// How a write changes the table's columns.

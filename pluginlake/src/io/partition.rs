@@ -25,6 +25,7 @@ use chrono::{Datelike, Duration, Months, NaiveDate, NaiveDateTime, NaiveTime, Ti
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::lake::sql::Predicate;
 
 /// How an asset's table is partitioned.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -295,7 +296,7 @@ pub struct PartitionFilter {
 
 /// Which values of the column.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub(crate) enum Bounds {
+enum Bounds {
     /// One of these values.
     In(Vec<String>),
     /// From the first (included) to the second (excluded).
@@ -308,8 +309,19 @@ impl PartitionFilter {
         &self.column
     }
 
-    pub(crate) fn bounds(&self) -> &Bounds {
-        &self.bounds
+    /// The rows of the partition, as a SQL predicate.
+    pub(crate) fn predicate(&self) -> Predicate<'_> {
+        match &self.bounds {
+            Bounds::In(values) => Predicate::In {
+                column: &self.column,
+                values,
+            },
+            Bounds::Between(start, end) => Predicate::Between {
+                column: &self.column,
+                start,
+                end,
+            },
+        }
     }
 }
 

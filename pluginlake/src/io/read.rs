@@ -3,6 +3,7 @@
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
+use super::partition::PartitionFilter;
 use super::LoadOptions;
 use crate::error::{Context, DuckDbErrorType, Error, Result};
 use crate::lake::sql::{self, TableRef};
@@ -35,7 +36,11 @@ pub(crate) fn read_table(
         table,
         options.columns.as_deref(),
         options.snapshot,
-        options.filter.as_ref(),
+        options
+            .filter
+            .as_ref()
+            .map(PartitionFilter::predicate)
+            .as_ref(),
     );
     let what = || match options.snapshot {
         Some(s) => format!("reading {table} at snapshot {s}"),

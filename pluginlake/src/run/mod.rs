@@ -13,13 +13,13 @@ mod store;
 mod worker;
 
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ErrorKind, Result};
-use crate::graph::{CheckResult, Definitions, GraphError, Selection, Severity};
+use crate::graph::{CheckResult, Definitions, Selection, Severity};
 use crate::io::Materialization;
 use crate::lake::key::AssetKey;
 use crate::lake::Lake;
@@ -294,16 +294,6 @@ impl Definitions {
         options: &MaterializeOptions,
     ) -> Result<RunResult> {
         executor::execute(self, lake, selection, options).await
-    }
-
-    /// The assets and checks registered in this binary ([`Definitions::collect`]), validated once
-    /// per process.
-    pub fn registered() -> std::result::Result<&'static Definitions, GraphError> {
-        static REGISTERED: OnceLock<std::result::Result<Definitions, GraphError>> = OnceLock::new();
-        REGISTERED
-            .get_or_init(Definitions::collect)
-            .as_ref()
-            .map_err(Clone::clone)
     }
 }
 

@@ -150,7 +150,7 @@ impl Commit<'_> {
         let evolve = || -> Result<()> {
             for change in &evolution.changes {
                 run(
-                    &sql::alter_table(catalog, table, change),
+                    &sql::alter_table(catalog, table, change.alter()),
                     "changing the columns of",
                 )?;
             }
@@ -180,7 +180,7 @@ impl Commit<'_> {
                 (WriteMode::Replace, true, Some(filter)) => {
                     evolve()?;
                     run(
-                        &sql::delete_partition(catalog, table, filter),
+                        &sql::delete_partition(catalog, table, &filter.predicate()),
                         "emptying a partition of",
                     )?;
                 }
@@ -290,7 +290,7 @@ impl Commit<'_> {
     /// A partition write holds only that partition's rows.
     fn check_inside(&self, filter: &PartitionFilter) -> Result<()> {
         let rows = self.query_data(
-            |v| sql::rows_outside(v, filter, self.columns),
+            |v| sql::rows_outside(v, &filter.predicate(), self.columns),
             "checking the partition of",
         )?;
         let count: u64 = rows
