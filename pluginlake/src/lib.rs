@@ -181,7 +181,7 @@ pub use io::{
 pub use lake::config::{Catalog, ExtensionConfig, LakeConfig};
 pub use lake::key::AssetKey;
 pub use lake::TableRef;
-pub use lake::{Lake, Snapshot};
+pub use lake::{Lake, LakeConnection, Snapshot};
 pub use run::{materialize, MaterializeOptions, RunResult};
 
 /// The common case in one import.

@@ -130,3 +130,79 @@ pub(crate) async fn event_kinds(
     let events = store.events(run_id).await.expect("read the run's events");
     events.into_iter().map(|e| e.kind.to_string()).collect()
 }
+
+/// The environment variable that tells a test binary it runs as [`in_child_process`]'s child.
+const CHILD_TEST: &str = "PLUGINLAKE_CHILD_TEST";
+
+/// Run `body` in a child process (this test binary, running only the test `test`, its path as the
+/// test harness names it: `module::name`), so that a crash (a segmentation fault, an abort) fails
+/// the test instead of killing every test of the binary. In the child, `body` runs in place, with
+/// glibc's allocator filling freed memory with a pattern (`MALLOC_PERTURB_`, its per-thread cache
+/// off), so that a use after free reads garbage and crashes instead of passing by luck.
+pub(crate) fn in_child_process(test: &str, body: impl FnOnce()) {
+    if std::env::var(CHILD_TEST).is_ok_and(|t| t == test) {
+        body();
+        return;
+    }
+    let mut child = std::process::Command::new(std::env::current_exe().expect("the test binary"));
+    child
+        .env("MALLOC_PERTURB_", "165")
+        .env("GLIBC_TUNABLES", "glibc.malloc.tcache_count=0");
+    run_child(test, child);
+}
+
+/// Run `body` in a child process as [`in_child_process`] does, under `strace` recording the
+/// system calls `syscalls` (e.g. `openat,fsync`) of every thread; returns the trace (lines of
+/// `<tid> <call>(<args>) = <result>`) in the parent, `None` in the child.
+pub(crate) fn in_traced_child_process(
+    test: &str,
+    syscalls: &str,
+    body: impl FnOnce(),
+) -> Option<String> {
+    if std::env::var(CHILD_TEST).is_ok_and(|t| t == test) {
+        body();
+        return None;
+    }
+    let dir = tempfile::tempdir().expect("a folder for the trace");
+    let trace = dir.path().join("trace");
+    let mut child = std::process::Command::new("strace");
+    child
+        .args(["-f", "-qq", "-e"])
+        .arg(format!("trace={syscalls}"))
+        .arg("-o")
+        .arg(&trace)
+        .arg(std::env::current_exe().expect("the test binary"));
+    run_child(test, child);
+    Some(std::fs::read_to_string(&trace).expect("read the trace"))
+}
+
+/// Run the test binary (`command`, possibly wrapped) as the child running only `test`.
+fn run_child(test: &str, mut command: std::process::Command) {
+    let out = command
+        .args([test, "--exact", "--include-ignored", "--nocapture", "--test-threads=1"])
+        .env(CHILD_TEST, test)
+        .output()
+        .expect("start the child process");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the child process running {test} failed ({}; a signal means a crash):\n{stdout}\n{stderr}",
+        describe_status(&out.status)
+    );
+    assert!(
+        stdout.contains("1 passed"),
+        "the child process did not run {test}:\n{stdout}\n{stderr}"
+    );
+    // What the child printed (shown with --nocapture).
+    print!("{stdout}");
+}
+
+fn describe_status(status: &std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit code {code}"),
+        (None, Some(signal)) => format!("killed by signal {signal}"),
+        _ => status.to_string(),
+    }
+}

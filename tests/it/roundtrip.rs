@@ -29,7 +29,8 @@ fn all_types_frame(n: usize) -> DataFrame {
     pluginlake::io::convert::batches_to_dataframe(&batch.schema(), &[batch]).unwrap()
 }
 
-fn all_types_batch(n: usize) -> RecordBatch {
+/// One column of each common type, `n` rows, some of them null.
+pub(crate) fn all_types_batch(n: usize) -> RecordBatch {
     let idx: Vec<usize> = (0..n).collect();
     let list = ListArray::from_iter_primitive::<Int64Type, _, _>(idx.iter().map(|&i| {
         some(
@@ -293,6 +294,18 @@ fn loading_chosen_columns_returns_only_those_in_that_order() {
     let names: Vec<&str> = df.get_column_names().iter().map(|s| s.as_str()).collect();
     assert_eq!(names, ["utf8", "i64"]);
     assert_eq!(df.height(), 50);
+}
+
+#[test]
+fn a_limited_load_returns_at_most_that_many_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = common::lake_in(dir.path());
+    lake.store("limited", all_types_frame(500)).unwrap();
+    let df: DataFrame = lake
+        .load_with("limited", &pluginlake::LoadOptions::default().with_limit(7))
+        .unwrap();
+    assert_eq!(df.height(), 7);
+    assert_eq!(df.width(), all_types_frame(1).width());
 }
 
 #[test]

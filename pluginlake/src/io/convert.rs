@@ -4,11 +4,12 @@ use std::sync::Arc;
 
 use arrow::array::{make_array, ArrayRef, RecordBatch};
 use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::error::ArrowError;
 use arrow::ffi::{FFI_ArrowArray, FFI_ArrowSchema};
 use polars::prelude::{Column, CompatLevel, DataFrame, Series};
 use polars_arrow::ffi as pffi;
 
-use crate::error::{Context, Result};
+use crate::error::{Context, Error, Result};
 
 fn to_arrow_ffi(a: pffi::ArrowArray, s: pffi::ArrowSchema) -> (FFI_ArrowArray, FFI_ArrowSchema) {
     // SAFETY: both pairs of types are the C data interface's `struct ArrowArray` and
@@ -85,7 +86,12 @@ pub(crate) fn dataframe_batches(mut df: DataFrame, schema: &SchemaRef) -> Result
 /// Arrow record batches as a DataFrame (one polars chunk per batch), without copying buffers
 /// where polars' representation matches Arrow's (`Utf8` is converted to string views: ask DuckDB
 /// for views, as [`TypeHandler::STRING_VIEWS`](super::TypeHandler::STRING_VIEWS) does).
+///
+/// Every batch must have `schema`'s columns, with the same types; a batch that does not is an
+/// error ([`ErrorKind::BadInput`](crate::ErrorKind::BadInput)), since its buffers would be read
+/// as the wrong type.
 pub fn batches_to_dataframe(schema: &Schema, batches: &[RecordBatch]) -> Result<DataFrame> {
+    check_batches(schema, batches)?;
     let height = batches.iter().map(RecordBatch::num_rows).sum();
     let columns = schema
         .fields()
@@ -94,6 +100,35 @@ pub fn batches_to_dataframe(schema: &Schema, batches: &[RecordBatch]) -> Result<
         .map(|(i, field)| column_to_polars(field, i, batches))
         .collect::<Result<Vec<_>>>()?;
     DataFrame::new(height, columns).context(|| "assembling a DataFrame from record batches".into())
+}
+
+/// Each batch has exactly the types of `schema`'s columns: the import below hands buffers over
+/// by type, unchecked.
+fn check_batches(schema: &Schema, batches: &[RecordBatch]) -> Result<()> {
+    let mismatch = |reason: String| Error::Arrow {
+        context: "converting record batches to a DataFrame".into(),
+        source: ArrowError::SchemaError(reason),
+    };
+    for (b, batch) in batches.iter().enumerate() {
+        if batch.num_columns() != schema.fields().len() {
+            return Err(mismatch(format!(
+                "batch {b} has {} columns, the schema {}",
+                batch.num_columns(),
+                schema.fields().len()
+            )));
+        }
+        for (field, column) in schema.fields().iter().zip(batch.columns()) {
+            if column.data_type() != field.data_type() {
+                return Err(mismatch(format!(
+                    "column {:?} of batch {b} is {}, but the schema says {}",
+                    field.name(),
+                    column.data_type(),
+                    field.data_type()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Column `i` of every batch as one polars column with one chunk per batch.

@@ -1,12 +1,15 @@
 //! The lake: DuckDB with DuckLake attached, shared by every thread and task of a process.
 
 pub mod config;
+mod connection;
 pub(crate) mod database;
 mod extensions;
 pub mod key;
+pub(crate) mod redact;
 pub(crate) mod run_id;
 pub(crate) mod sql;
 
+pub use connection::LakeConnection;
 pub use extensions::{ProvisionError, Provisioned, Step};
 pub use sql::{Ident, TableRef};
 
@@ -15,7 +18,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use duckdb::Connection;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Context, Error, Result};
@@ -42,9 +44,10 @@ pub struct Lake {
 }
 
 struct Inner {
-    // Field order is drop order: connections go before the database.
-    root: Mutex<Connection>,
-    db: Database,
+    // Field order is drop order: connections go before the database (which stays open while any
+    // connection handed out holds it).
+    root: Mutex<LakeConnection>,
+    db: Arc<Database>,
     config: LakeConfig,
     name: Ident,
     /// `"<metadata database>"."<schema>"` holding DuckLake's metadata tables.
@@ -79,7 +82,7 @@ pub struct Snapshot {
 /// Timestamps with a time zone are read back in UTC whatever the machine's zone. DuckDB with ICU
 /// built in (the prebuilt library) would label them with the local zone (`Etc/UTC`,
 /// `Europe/Amsterdam`, ...); DuckDB without ICU (the bundled build) knows only UTC.
-fn utc_time_zone(conn: &Connection) -> Result<()> {
+fn utc_time_zone(conn: &LakeConnection) -> Result<()> {
     let present: i64 = conn
         .query_row(&sql::setting_exists("TimeZone"), [], |r| r.get(0))
         .context(|| "reading DuckDB's settings".into())?;
@@ -131,12 +134,16 @@ impl Lake {
         let db = Database::open(&settings)?;
         let conn = db.connect()?;
         utc_time_zone(&conn)?;
-        let duckdb_version =
-            extensions::duckdb_version(&conn).context(|| "reading DuckDB's version".into())?;
+        let duckdb_version = extensions::duckdb_version(conn.duckdb())
+            .context(|| "reading DuckDB's version".into())?;
 
         let mut provisioned = Vec::new();
         for ext in std::iter::once("ducklake").chain(config.catalog.extension()) {
-            provisioned.push(extensions::provision(&conn, ext, &config.extensions)?);
+            provisioned.push(extensions::provision(
+                conn.duckdb(),
+                ext,
+                &config.extensions,
+            )?);
         }
 
         let (location, metadata_schema) = match &config.catalog {
@@ -212,11 +219,11 @@ impl Lake {
     }
 
     /// A new DuckDB connection with the lake attached under [`Lake::name`], for ad-hoc SQL
-    /// (`SELECT * FROM lake.omop.person`). Reads through it see committed snapshots only.
-    pub fn connection(&self) -> Result<Connection> {
+    /// (`SELECT * FROM lake.omop.person`). Reads through it see committed snapshots only. It
+    /// keeps the lake's database open, even after every `Lake` handle is dropped.
+    pub fn connection(&self) -> Result<LakeConnection> {
         let root = self.inner.root.lock().unwrap_or_else(|e| e.into_inner());
         root.try_clone()
-            .context(|| "cloning a DuckDB connection".into())
     }
 
     pub(crate) fn raw_connection(&self) -> Result<RawConnection> {

@@ -11,7 +11,7 @@ use crate::error::{Context, DuckDbErrorType, Error, Result};
 use crate::io::evolve::{self, Evolution, SchemaMode};
 use crate::io::partition::{PartitionFilter, Partitions};
 use crate::io::WriteMode;
-use crate::lake::database::RawConnection;
+use crate::lake::database::{self, RawConnection};
 use crate::lake::sql::{self, ColumnInfo, Ident, TableRef};
 
 /// How often a write is tried when its commit fails retryably. DuckLake 1.5.5 fails commits with
@@ -226,7 +226,10 @@ impl Commit<'_> {
         };
         // The stream owns its batches (cheap: columns are shared).
         let reader = RecordBatchIterator::new(batches.clone().into_iter().map(Ok), schema.clone());
-        let mut stream = Box::new(FFI_ArrowArrayStream::new(Box::new(reader)));
+        let mut stream = Box::new(
+            database::scan_stream(Box::new(reader))
+                .context(|| format!("exporting the data for {}", self.table))?,
+        );
         self.conn
             .register_arrow_stream(view, &mut stream)
             .context(|| format!("scanning the data for {}", self.table))?;

@@ -36,6 +36,11 @@ pub(crate) fn no_rows(query: &str) -> String {
     format!("SELECT * FROM ({query}) LIMIT 0")
 }
 
+/// `query` returning at most `rows` rows.
+pub(crate) fn limit(query: &str, rows: u64) -> String {
+    format!("SELECT * FROM ({query}) LIMIT {rows}")
+}
+
 /// `SELECT count(*) FROM table`
 pub(crate) fn count_rows(catalog: &Ident, table: &TableRef) -> String {
     format!("SELECT count(*) FROM {}", table.qualified(catalog))
@@ -71,15 +76,20 @@ pub(crate) fn rows_outside(view: &Ident, inside: &Predicate<'_>, columns: &[Colu
     )
 }
 
-/// A key of `view` that appears more than once, with its count (no rows when keys are unique);
-/// the last column reads every column of the view ([`read_all`]).
+/// A key of `view` that appears more than once (as text: keys of any type), with its count (no
+/// rows when keys are unique); the last column reads every column of the view ([`read_all`]).
 pub(crate) fn duplicate_key(view: &Ident, keys: &[String], columns: &[ColumnInfo]) -> String {
     let keys: Vec<String> = keys.iter().map(|k| quote_ident(k)).collect();
+    let shown: Vec<String> = keys
+        .iter()
+        .map(|k| format!("CAST({k} AS VARCHAR)"))
+        .collect();
     format!(
-        "SELECT {0}, count(*), {2} FROM {1} GROUP BY {0} HAVING count(*) > 1 LIMIT 1",
+        "SELECT {3}, count(*), {2} FROM {1} GROUP BY {0} HAVING count(*) > 1 LIMIT 1",
         keys.join(", "),
         view.quoted(),
-        read_all(columns)
+        read_all(columns),
+        shown.join(", ")
     )
 }
 
