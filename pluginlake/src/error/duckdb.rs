@@ -2,6 +2,8 @@
 
 use duckdb::ffi;
 
+use crate::lake::redact::redact;
+
 /// An error DuckDB reported: its message, and its error type (catalog, transaction, I/O, ...),
 /// from which [`Error::kind`](super::Error::kind) is decided.
 #[derive(Debug, thiserror::Error)]
@@ -17,10 +19,11 @@ impl DuckDbError {
         &self.message
     }
 
-    /// An error of the C API, with the type `duckdb_result_error_type` gave.
+    /// An error of the C API, with the type `duckdb_result_error_type` gave. Passwords in the
+    /// message (DuckDB quotes connection strings it cannot connect with) are redacted.
     pub(crate) fn typed(error_type: ffi::duckdb_error_type, message: String) -> Self {
         DuckDbError {
-            message,
+            message: redact(&message),
             error_type: Some(DuckDbErrorType::from_c(error_type)),
         }
     }
@@ -28,7 +31,7 @@ impl DuckDbError {
     /// An error pluginlake detected at the C API boundary (no DuckDB error type).
     pub(crate) fn untyped(message: impl Into<String>) -> Self {
         DuckDbError {
-            message: message.into(),
+            message: redact(&message.into()),
             error_type: None,
         }
     }
@@ -50,9 +53,9 @@ impl From<duckdb::Error> for DuckDbError {
     /// duckdb-rs keeps only the message of a failed statement, not its error type; DuckDB starts
     /// every message with the type's name (`Catalog Error: ...`), which is read back here. Paths
     /// whose kind matters (the write path, attaching the catalog, a failed read) use the C API's
-    /// typed errors instead.
+    /// typed errors instead. Passwords in the message are redacted.
     fn from(e: duckdb::Error) -> Self {
-        let message = e.to_string();
+        let message = redact(&e.to_string());
         let error_type = match &e {
             duckdb::Error::DuckDBFailure(..) => message
                 .split_once(" Error: ")

@@ -29,12 +29,16 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::error::{Error, Result};
+use crate::lake::redact::redact;
 
 /// Where DuckLake keeps its catalog (the metadata: schemas, tables, snapshots, file lists).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Its `Debug` and `Serialize` forms, like [`Catalog::describe`], show passwords as `***`: keep a
+/// PostgreSQL password in `PGPASSWORD` or a password file rather than in the connection string.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Catalog {
     /// A DuckDB database file: the embedded default, no server needed. One process at a time.
@@ -51,11 +55,42 @@ pub enum Catalog {
     /// A PostgreSQL database: several processes and machines can share the lake.
     Postgres {
         /// A libpq connection string, e.g. `host=127.0.0.1 user=postgres dbname=ducklake`.
+        #[serde(serialize_with = "serialize_redacted")]
         connection: String,
         /// The PostgreSQL schema holding DuckLake's metadata tables (default: DuckLake's).
         #[serde(default)]
         schema: Option<String>,
     },
+}
+
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Catalog::DuckDb { path } => f.debug_struct("DuckDb").field("path", path).finish(),
+            Catalog::Sqlite { path } => f.debug_struct("Sqlite").field("path", path).finish(),
+            Catalog::Postgres { connection, schema } => f
+                .debug_struct("Postgres")
+                .field("connection", &redact(connection))
+                .field("schema", schema)
+                .finish(),
+        }
+    }
+}
+
+/// Serialize a string that may hold a password with the password redacted.
+fn serialize_redacted<S: Serializer>(value: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&redact(value))
+}
+
+/// [`serialize_redacted`] for an optional string.
+fn serialize_redacted_option<S: Serializer>(
+    value: &Option<String>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(v) => serializer.serialize_some(&redact(v)),
+        None => serializer.serialize_none(),
+    }
 }
 
 impl Default for Catalog {
@@ -102,7 +137,8 @@ impl Catalog {
                     .into(),
             )),
             other => Err(Error::Config(format!(
-                "unknown catalog type {other:?} in {s:?}; use duckdb, sqlite or postgres"
+                "unknown catalog type {other:?} in {:?}; use duckdb, sqlite or postgres",
+                redact(s)
             ))),
         }
     }
@@ -116,7 +152,7 @@ impl Catalog {
         }
     }
 
-    /// A short description without secrets (passwords are not shown).
+    /// A short description without secrets (passwords are shown as `***`).
     pub fn describe(&self, root: &Path) -> String {
         match self {
             Catalog::DuckDb { path } => format!(
@@ -131,13 +167,7 @@ impl Catalog {
                     .unwrap_or_else(|| root.join("catalog.sqlite"))
                     .display()
             ),
-            Catalog::Postgres { connection, .. } => {
-                let shown: Vec<&str> = connection
-                    .split_whitespace()
-                    .filter(|kv| !kv.starts_with("password"))
-                    .collect();
-                format!("PostgreSQL ({})", shown.join(" "))
-            }
+            Catalog::Postgres { connection, .. } => format!("PostgreSQL ({})", redact(connection)),
         }
     }
 }
@@ -151,15 +181,18 @@ impl Catalog {
 /// 2. **source**: a file or folder the user named ([`source`](Self::source)), installed from there;
 /// 3. **repository**: DuckDB's own `INSTALL <name>` from its repository
 ///    ([`from_repository`](Self::from_repository), [`repository`](Self::repository));
-/// 4. **pip**: `python3 -m pip download --no-deps duckdb-extension-<name>==<version>` through the
-///    user's own pip configuration (mirrors, proxies), then `INSTALL` from the wheel's file
-///    ([`from_pip`](Self::from_pip), [`python`](Self::python)).
+/// 4. **pip**: `python3 -m pip download --no-deps --only-binary=:all: --platform <tag>
+///    duckdb-extension-<name>==<version>` through the user's own pip configuration (mirrors,
+///    proxies), then `INSTALL` from the wheel's file ([`from_pip`](Self::from_pip),
+///    [`python`](Self::python)). What runs is pip and Python's `zipfile`: pip downloads wheels
+///    only, so no package's build code runs, and only a wheel whose platform tag is DuckDB's
+///    platform is used (from a [`source`](Self::source) folder too).
 ///
 /// Every install lands in the extension directory, so the next start stops at step 1 and
 /// downloads nothing. The version is the linked DuckDB's; DuckDB checks each extension's
 /// signature itself, and pluginlake never enables `allow_unsigned_extensions`. When every step
 /// fails, [`ProvisionError`](crate::lake::ProvisionError) lists each step and why.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ExtensionConfig {
     /// DuckDB's extension directory; `None` keeps DuckDB's default (`~/.duckdb/extensions`).
@@ -167,14 +200,30 @@ pub struct ExtensionConfig {
     /// A `.duckdb_extension` file, or a folder holding `<name>.duckdb_extension` files (directly,
     /// or in DuckDB's `v<version>/<platform>/` layout), or `.whl` files of `duckdb-extension-*`.
     pub source: Option<PathBuf>,
-    /// A custom extension repository URL for `INSTALL` (DuckDB's `custom_extension_repository`).
+    /// A custom extension repository URL for `INSTALL` (DuckDB's `custom_extension_repository`);
+    /// a password in it is shown as `***` by `Debug` and `Serialize`.
+    #[serde(serialize_with = "serialize_redacted_option")]
     pub repository: Option<String>,
     /// Try DuckDB's own `INSTALL <name>` from its repository.
     pub from_repository: bool,
-    /// Try `pip download duckdb-extension-<name>==<version>` with the user's pip configuration.
+    /// Try `pip download duckdb-extension-<name>==<version>` (wheels for DuckDB's platform only)
+    /// with the user's pip configuration.
     pub from_pip: bool,
     /// The Python interpreter used to run pip.
     pub python: String,
+}
+
+impl std::fmt::Debug for ExtensionConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExtensionConfig")
+            .field("directory", &self.directory)
+            .field("source", &self.source)
+            .field("repository", &self.repository.as_deref().map(redact))
+            .field("from_repository", &self.from_repository)
+            .field("from_pip", &self.from_pip)
+            .field("python", &self.python)
+            .finish()
+    }
 }
 
 impl Default for ExtensionConfig {
@@ -191,7 +240,10 @@ impl Default for ExtensionConfig {
 }
 
 /// Everything needed to open a [`Lake`](crate::Lake).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Its `Debug` and `Serialize` forms show passwords (in the catalog's connection string, the run
+/// store's URL, the extension repository's URL) as `***`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LakeConfig {
     /// Root of all local state (`.data`).
@@ -205,6 +257,7 @@ pub struct LakeConfig {
     /// Where JSONL operational logs go (default `<root>/logs`).
     pub logs_path: Option<PathBuf>,
     /// The run store's URL (default: the SQLite file `<root>/runs.sqlite`).
+    #[serde(serialize_with = "serialize_redacted_option")]
     pub run_store: Option<String>,
     /// The name the lake is attached as in DuckDB (`lake`), so SQL reads `lake.omop.person`.
     pub name: String,
@@ -217,6 +270,24 @@ pub struct LakeConfig {
     pub fast_path_min_bytes: usize,
     /// Extension provisioning.
     pub extensions: ExtensionConfig,
+}
+
+impl std::fmt::Debug for LakeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LakeConfig")
+            .field("root", &self.root)
+            .field("catalog", &self.catalog)
+            .field("data_path", &self.data_path)
+            .field("staging_path", &self.staging_path)
+            .field("logs_path", &self.logs_path)
+            .field("run_store", &self.run_store.as_deref().map(redact))
+            .field("name", &self.name)
+            .field("threads", &self.threads)
+            .field("memory_limit", &self.memory_limit)
+            .field("fast_path_min_bytes", &self.fast_path_min_bytes)
+            .field("extensions", &self.extensions)
+            .finish()
+    }
 }
 
 impl Default for LakeConfig {
@@ -485,9 +556,67 @@ mod tests {
         assert!(err.contains("rot"), "{err}");
     }
 
+    /// Every spelling of a password in a libpq connection string or URL.
+    const WITH_PASSWORDS: [&str; 4] = [
+        "host=h password=s3cret dbname=d",
+        "host=h password = s3cret dbname=d",
+        "host=h password='a s3cret' dbname=d",
+        "postgresql://user:s3cret@h:5432/d",
+    ];
+
     #[test]
-    fn postgres_description_hides_the_password() {
-        let d = Catalog::postgres("host=h password=secret dbname=d").describe(Path::new("."));
-        assert!(!d.contains("secret"), "{d}");
+    fn postgres_description_hides_the_password_however_it_is_written() {
+        for conn in WITH_PASSWORDS {
+            let d = Catalog::postgres(conn).describe(Path::new("."));
+            assert!(!d.contains("s3cret"), "{conn:?} described as {d}");
+            assert!(d.contains("h"), "{d}");
+        }
+    }
+
+    #[test]
+    fn debug_of_a_config_hides_every_password() {
+        for conn in WITH_PASSWORDS {
+            let config = LakeConfig::default()
+                .with_catalog(Catalog::postgres(conn))
+                .with_run_store("postgres://runs:s3cret@h/runs")
+                .with_extensions(ExtensionConfig {
+                    repository: Some("https://u:s3cret@extensions.example".into()),
+                    ..ExtensionConfig::default()
+                });
+            for shown in [format!("{config:?}"), format!("{config:#?}")] {
+                assert!(!shown.contains("s3cret"), "{shown}");
+                assert!(shown.contains("runs:***@h/runs"), "{shown}");
+            }
+        }
+    }
+
+    #[test]
+    fn serializing_a_config_hides_every_password() {
+        for conn in WITH_PASSWORDS {
+            let config = LakeConfig::default()
+                .with_catalog(Catalog::postgres(conn))
+                .with_run_store("postgres://runs:s3cret@h/runs")
+                .with_extensions(ExtensionConfig {
+                    repository: Some("https://u:s3cret@extensions.example".into()),
+                    ..ExtensionConfig::default()
+                });
+            let json = serde_json::to_string(&config).unwrap();
+            let toml = toml::to_string(&config).unwrap();
+            for shown in [json, toml] {
+                assert!(!shown.contains("s3cret"), "{shown}");
+                assert!(
+                    shown.contains("dbname=d") || shown.contains("@h:5432/d"),
+                    "{shown}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_catalog_setting_that_cannot_be_parsed_hides_its_password() {
+        let err = Catalog::parse("postgress:host=h password=s3cret")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("s3cret"), "{err}");
     }
 }

@@ -25,6 +25,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 use crate::error::{Error, Result};
+use crate::lake::redact::redact;
 
 #[derive(Clone)]
 enum Backend {
@@ -62,9 +63,11 @@ impl RunStore {
     /// Open the store at `url` (`sqlite://path/runs.sqlite` or `postgres://...`), creating a
     /// SQLite file if missing, and apply the migrations.
     pub async fn open(url: &str) -> Result<RunStore> {
+        // What errors show of the URL: its password redacted.
+        let shown = redact(url);
         let backend = if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
-                .map_err(db(format!("reading the SQLite URL {url}")))?
+                .map_err(db(format!("reading the SQLite URL {shown}")))?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .busy_timeout(Duration::from_secs(10));
@@ -72,12 +75,12 @@ impl RunStore {
                 .max_connections(4)
                 .connect_with(options)
                 .await
-                .map_err(db(format!("opening the run store {url}")))?;
+                .map_err(db(format!("opening the run store {shown}")))?;
             sqlx::migrate!("./migrations/sqlite")
                 .run(&pool)
                 .await
                 .map_err(|e| Error::RunStore {
-                    context: format!("migrating the run store {url}"),
+                    context: format!("migrating the run store {shown}"),
                     source: Some(Box::new(e)),
                 })?;
             Backend::Sqlite(pool)
@@ -97,7 +100,7 @@ impl RunStore {
             Backend::Postgres(pool)
         } else {
             return Err(Error::Config(format!(
-                "run store URL {url:?}: use sqlite://<path> or postgres://<user>@<host>/<db>"
+                "run store URL {shown:?}: use sqlite://<path> or postgres://<user>@<host>/<db>"
             )));
         };
         Ok(RunStore { backend })
