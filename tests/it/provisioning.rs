@@ -191,3 +191,77 @@ fn the_linked_duckdb_is_1_5_5_and_loads_the_signed_catalog_extensions() {
         cfg!(feature = "prebuilt") && !cfg!(feature = "bundled")
     );
 }
+
+/// A Python that runs pip against `index` only (a local folder, no package index).
+fn python_with_index(dir: &std::path::Path, index: &std::path::Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let python = dir.join("python-local-index");
+    std::fs::write(
+        &python,
+        format!(
+            "#!/bin/sh\nexport PIP_NO_INDEX=1 PIP_FIND_LINKS='{}'\nexec python3 \"$@\"\n",
+            index.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+    python
+}
+
+#[test]
+fn the_pip_step_never_runs_the_build_code_of_a_source_distribution() {
+    let dir = tempfile::tempdir().unwrap();
+    let built = dir.path().join("build-code-ran");
+    // A source distribution of the wanted package whose build backend, in the package itself,
+    // leaves a mark when pip runs it.
+    let src = dir.path().join("duckdb_extension_ducklake-1.5.5");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("pyproject.toml"),
+        "[build-system]\nrequires = []\nbuild-backend = \"backend\"\nbackend-path = [\".\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("backend.py"),
+        format!(
+            "open({:?}, 'w').write('ran')\n",
+            built.display().to_string()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("PKG-INFO"),
+        "Metadata-Version: 2.1\nName: duckdb-extension-ducklake\nVersion: 1.5.5\n",
+    )
+    .unwrap();
+    let index = dir.path().join("index");
+    std::fs::create_dir_all(&index).unwrap();
+    let status = std::process::Command::new("tar")
+        .arg("-czf")
+        .arg(index.join("duckdb_extension_ducklake-1.5.5.tar.gz"))
+        .arg("-C")
+        .arg(dir.path())
+        .arg("duckdb_extension_ducklake-1.5.5")
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let err = Lake::open(config(
+        dir.path(),
+        ExtensionConfig {
+            directory: Some(dir.path().join("empty")),
+            repository: unreachable_repository(),
+            python: python_with_index(dir.path(), &index).display().to_string(),
+            ..ExtensionConfig::default()
+        },
+    ))
+    .unwrap_err();
+    assert!(
+        !built.exists(),
+        "pip ran a source distribution's build code"
+    );
+    let Error::Extension(e) = &err else {
+        panic!("unexpected error {err}")
+    };
+    assert_eq!(e.attempts.last().map(|(s, _)| *s), Some(Step::Pip), "{err}");
+}

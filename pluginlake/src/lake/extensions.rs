@@ -8,12 +8,19 @@
 //! 2. **source**: a file or folder the user named (`PLUGINLAKE_EXTENSION_SOURCE` /
 //!    `extensions.source`): `INSTALL '<file>'; LOAD <name>`;
 //! 3. **repository**: DuckDB's own `INSTALL <name>` from its extension repository;
-//! 4. **pip**: `python3 -m pip download --no-deps duckdb-extension-<name>==<version>` through the
-//!    user's own pip configuration (mirrors, proxies), then `INSTALL` from the extracted file.
+//! 4. **pip**: `python3 -m pip download --no-deps --only-binary=:all: --platform <tag>
+//!    duckdb-extension-<name>==<version>` through the user's own pip configuration (mirrors,
+//!    proxies), then `INSTALL` from the extracted file.
 //!
 //! Every install lands in the extension directory, so the next process start stops at step 1 and
 //! downloads nothing. The version is the linked DuckDB's ([`duckdb_version`]); DuckDB checks each
 //! extension's signature itself, and pluginlake never enables `allow_unsigned_extensions`.
+//!
+//! What runs: pip itself (the configured Python), downloading wheels only (`--only-binary=:all:`:
+//! an index serving a source distribution cannot run its build code), for DuckDB's own platform
+//! (`--platform`); Python's `zipfile` then unpacks the one extension file. A wheel is used only
+//! when its platform tag is DuckDB's platform ([`wheel_fits`]), from pip as from a folder the user
+//! named.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -176,7 +183,7 @@ pub(crate) fn provision(
 
     // 4. The Python package index.
     if config.from_pip {
-        match pip_download(name, &version, &config.python)
+        match pip_download(name, &version, &platform, &config.python)
             .and_then(|(_tmp, file)| install_file(conn, &ident, &file))
         {
             Ok(()) => return done(Step::Pip, attempts),
@@ -217,6 +224,16 @@ fn find_in_source(
     if source.is_file() {
         let is_wheel = source.extension().is_some_and(|e| e == "whl");
         if is_wheel {
+            let file = source
+                .file_name()
+                .and_then(|f| f.to_str())
+                .unwrap_or_default();
+            if !wheel_fits(file, platform) {
+                return Err(format!(
+                    "{} is not a wheel for DuckDB's platform {platform}",
+                    source.display()
+                ));
+            }
             return extract_from_wheel(source, name, version, &config.python)
                 .map(|(tmp, file)| (Some(tmp), file));
         }
@@ -244,12 +261,12 @@ fn find_in_source(
     }
     // A downloaded wheel in the folder.
     let prefix = format!("duckdb_extension_{name}-{version}-");
-    match find_wheel(source, &prefix)? {
-        Some(w) => {
-            extract_from_wheel(&w, name, version, &config.python).map(|(tmp, file)| (Some(tmp), file))
-        }
+    match find_wheel(source, &prefix, platform)? {
+        Some(w) => extract_from_wheel(&w, name, version, &config.python)
+            .map(|(tmp, file)| (Some(tmp), file)),
         None => Err(format!(
-            "{} holds neither {file_name} (directly or under v{version}/{platform}/) nor a {prefix}*.whl",
+            "{} holds neither {file_name} (directly or under v{version}/{platform}/) nor a \
+             {prefix}*.whl for {platform}",
             source.display()
         )),
     }
@@ -257,25 +274,25 @@ fn find_in_source(
 
 /// Download the wheel with pip into a temporary folder and extract the extension file. The folder
 /// it is unpacked into is returned so it lives until the file is installed.
+///
+/// Wheels only (no source distribution is ever built), and only for DuckDB's platform.
 fn pip_download(
     name: &str,
     version: &str,
+    platform: &str,
     python: &str,
 ) -> Result<(tempfile::TempDir, PathBuf), String> {
+    let tags = wheel_platforms(platform).ok_or_else(|| {
+        format!("no Python wheel platform is known for DuckDB's platform {platform}")
+    })?;
     let tmp = tempfile::tempdir().map_err(|e| format!("cannot create a temporary folder: {e}"))?;
     let requirement = format!("duckdb-extension-{name}=={version}");
-    let output = Command::new(python)
-        .args([
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--disable-pip-version-check",
-            "--quiet",
-            "-d",
-        ])
+    let mut command = Command::new(python);
+    command
+        .args(pip_download_args(tags))
         .arg(tmp.path())
-        .arg(&requirement)
+        .arg(&requirement);
+    let output = command
         .output()
         .map_err(|e| format!("cannot run `{python} -m pip`: {e}"))?;
     if !output.status.success() {
@@ -286,26 +303,97 @@ fn pip_download(
             .find(|l| !l.trim().is_empty())
             .unwrap_or("no output");
         return Err(format!(
-            "`pip download {requirement}` failed: {}",
+            "`pip download {requirement}` (wheels for {platform} only) failed: {}",
             last.trim()
         ));
     }
     let prefix = format!("duckdb_extension_{name}-");
-    let wheel = find_wheel(tmp.path(), &prefix)?
-        .ok_or_else(|| format!("pip downloaded no {prefix}*.whl"))?;
+    let wheel = find_wheel(tmp.path(), &prefix, platform)?
+        .ok_or_else(|| format!("pip downloaded no {prefix}*.whl for {platform}"))?;
     extract_from_wheel(&wheel, name, version, python)
 }
 
-/// The first `<prefix>*.whl` in `dir`.
-fn find_wheel(dir: &Path, prefix: &str) -> Result<Option<PathBuf>, String> {
-    Ok(std::fs::read_dir(dir)
+/// The arguments of `python -m pip` up to the download folder (which follows `-d`): wheels only,
+/// for the platform tags `tags`.
+fn pip_download_args(tags: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "--quiet",
+    ]
+    .map(String::from)
+    .into();
+    for tag in tags {
+        args.push("--platform".into());
+        args.push((*tag).to_owned());
+    }
+    args.push("-d".into());
+    args
+}
+
+/// The wheel platform tags pip is asked for, for DuckDB's platform (`PRAGMA platform`). pip also
+/// accepts older tags of the same kind (earlier manylinux and macOS versions).
+fn wheel_platforms(platform: &str) -> Option<&'static [&'static str]> {
+    Some(match platform {
+        "linux_amd64" => &["manylinux2014_x86_64", "manylinux_2_17_x86_64"],
+        "linux_arm64" => &["manylinux2014_aarch64", "manylinux_2_17_aarch64"],
+        "linux_amd64_musl" => &["musllinux_1_2_x86_64"],
+        "linux_arm64_musl" => &["musllinux_1_2_aarch64"],
+        "osx_amd64" => &["macosx_11_0_x86_64"],
+        "osx_arm64" => &["macosx_11_0_arm64"],
+        "windows_amd64" => &["win_amd64"],
+        "windows_arm64" => &["win_arm64"],
+        _ => return None,
+    })
+}
+
+/// Whether a wheel file name's platform tag (its last `-` part, `.`-separated tags) is for
+/// DuckDB's `platform`: `any` wheels and other platforms' are not.
+fn wheel_fits(file_name: &str, platform: &str) -> bool {
+    let Some(tags) = file_name
+        .strip_suffix(".whl")
+        .and_then(|stem| stem.rsplit('-').next())
+    else {
+        return false;
+    };
+    let (os, arch) = match platform.split_once('_') {
+        Some((os, arch)) => (os, arch),
+        None => return false,
+    };
+    tags.split('.').any(|tag| match (os, arch) {
+        ("linux", "amd64") => tag.starts_with("manylinux") && tag.ends_with("_x86_64"),
+        ("linux", "arm64") => tag.starts_with("manylinux") && tag.ends_with("_aarch64"),
+        ("linux", "amd64_musl") => tag.starts_with("musllinux") && tag.ends_with("_x86_64"),
+        ("linux", "arm64_musl") => tag.starts_with("musllinux") && tag.ends_with("_aarch64"),
+        ("osx", "amd64") => {
+            tag.starts_with("macosx") && (tag.ends_with("_x86_64") || tag.ends_with("_universal2"))
+        }
+        ("osx", "arm64") => {
+            tag.starts_with("macosx") && (tag.ends_with("_arm64") || tag.ends_with("_universal2"))
+        }
+        ("windows", "amd64") => tag == "win_amd64",
+        ("windows", "arm64") => tag == "win_arm64",
+        _ => false,
+    })
+}
+
+/// The `<prefix>*.whl` in `dir` for DuckDB's `platform` (the first by name, if several are).
+fn find_wheel(dir: &Path, prefix: &str, platform: &str) -> Result<Option<PathBuf>, String> {
+    let mut wheels: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| {
+        .filter(|p| {
             p.file_name()
                 .and_then(|f| f.to_str())
-                .is_some_and(|f| f.starts_with(prefix) && f.ends_with(".whl"))
-        }))
+                .is_some_and(|f| f.starts_with(prefix) && wheel_fits(f, platform))
+        })
+        .collect();
+    wheels.sort();
+    Ok(wheels.into_iter().next())
 }
 
 /// Extract `<name>.duckdb_extension` from a wheel (a zip file) into a new temporary folder, with
@@ -336,4 +424,62 @@ fn extract_from_wheel(
     }
     let path = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
     Ok((into, path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pip_is_asked_for_wheels_of_duckdbs_platform_only() {
+        let args = pip_download_args(wheel_platforms("linux_amd64").unwrap());
+        assert!(args.iter().any(|a| a == "--only-binary=:all:"), "{args:?}");
+        let platforms: Vec<&str> = args
+            .windows(2)
+            .filter(|w| w[0] == "--platform")
+            .map(|w| w[1].as_str())
+            .collect();
+        assert_eq!(platforms, ["manylinux2014_x86_64", "manylinux_2_17_x86_64"]);
+        assert_eq!(args.last().map(String::as_str), Some("-d"));
+    }
+
+    #[test]
+    fn every_platform_with_wheels_gets_tags_that_fit_it() {
+        for platform in [
+            "linux_amd64",
+            "linux_arm64",
+            "linux_amd64_musl",
+            "linux_arm64_musl",
+            "osx_amd64",
+            "osx_arm64",
+            "windows_amd64",
+            "windows_arm64",
+        ] {
+            for tag in wheel_platforms(platform).unwrap() {
+                let wheel = format!("duckdb_extension_ducklake-1.5.5-py3-none-{tag}.whl");
+                assert!(wheel_fits(&wheel, platform), "{wheel} for {platform}");
+            }
+        }
+        assert!(wheel_platforms("wasm_eh").is_none());
+    }
+
+    #[test]
+    fn a_wheel_of_another_platform_or_for_any_does_not_fit() {
+        let wheel = |tag: &str| format!("duckdb_extension_ducklake-1.5.5-py3-none-{tag}.whl");
+        assert!(wheel_fits(&wheel("manylinux2014_x86_64"), "linux_amd64"));
+        assert!(wheel_fits(
+            &wheel("manylinux_2_17_x86_64.manylinux2014_x86_64"),
+            "linux_amd64"
+        ));
+        assert!(!wheel_fits(&wheel("manylinux2014_aarch64"), "linux_amd64"));
+        assert!(!wheel_fits(&wheel("macosx_11_0_x86_64"), "linux_amd64"));
+        assert!(!wheel_fits(&wheel("musllinux_1_2_x86_64"), "linux_amd64"));
+        assert!(!wheel_fits(&wheel("win_amd64"), "linux_amd64"));
+        assert!(!wheel_fits(&wheel("any"), "linux_amd64"));
+        assert!(wheel_fits(&wheel("macosx_11_0_universal2"), "osx_arm64"));
+        assert!(!wheel_fits(
+            "duckdb_extension_ducklake-1.5.5.tar.gz",
+            "linux_amd64"
+        ));
+    }
 }
