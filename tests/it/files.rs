@@ -190,3 +190,59 @@ fn parquet_files_are_copied_into_the_table_and_come_back_as_a_file() {
         .unwrap();
     assert_eq!(back, sorted(&lake, "raw/labels"));
 }
+
+/// A Parquet file of `ids` at `path` (its folder created).
+fn parquet_of(path: &Path, ids: &[i64]) -> std::path::PathBuf {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut df = df!["id" => ids].unwrap();
+    ParquetWriter::new(std::fs::File::create(path).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    path.to_owned()
+}
+
+fn ids(lake: &Lake, table: &str) -> Vec<i64> {
+    let df = sorted(lake, table);
+    df.column("id")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect()
+}
+
+#[test]
+fn a_parquet_file_in_a_folder_named_with_glob_characters_is_read_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = common::lake_in(dir.path());
+    let file = parquet_of(&dir.path().join("run[1]").join("x.parquet"), &[1, 2, 3]);
+    // What `run[1]/x.parquet` matches as a glob.
+    parquet_of(&dir.path().join("run1").join("x.parquet"), &[100]);
+    lake.store("raw/run", ParquetFile::new(&file)).unwrap();
+    assert_eq!(ids(&lake, "raw/run"), [1, 2, 3]);
+}
+
+#[test]
+fn a_csv_file_named_with_glob_characters_is_read_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = common::lake_in(dir.path());
+    let file = write(dir.path(), "a*?.csv", b"id\n1\n2\n");
+    // What `a*?.csv` matches as a glob, besides itself.
+    write(dir.path(), "abc.csv", b"id\n100\n");
+    let m = lake.store("raw/starred", CsvFile::new(&file)).unwrap();
+    assert_eq!(m.rows, 2);
+    assert_eq!(ids(&lake, "raw/starred"), [1, 2]);
+}
+
+#[test]
+fn registered_parquet_files_named_with_glob_characters_are_read_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = common::lake_in(dir.path());
+    let file = parquet_of(&dir.path().join("run[1]").join("x[2].parquet"), &[1, 2, 3]);
+    parquet_of(&dir.path().join("run1").join("x2.parquet"), &[100]);
+    let m = lake
+        .store("raw/registered", pluginlake::io::ParquetFiles::new([&file]))
+        .unwrap();
+    assert_eq!(m.rows, 3);
+    assert_eq!(ids(&lake, "raw/registered"), [1, 2, 3]);
+}

@@ -10,7 +10,8 @@
 //!     .with_delimiter(';')
 //!     .with_types([("amount", "DECIMAL(12,2)")]);
 //! lake.store(["raw", "payments"], payments)?;
-//! // Hard-linked under the lake's data path and registered: no data is copied.
+//! // Taken over by the lake (reflinked or hard-linked under its data path) and registered: no
+//! // data is copied.
 //! let events = ParquetFiles::new(["/staging/events-0.parquet", "/staging/events-1.parquet"]);
 //! lake.store(["raw", "events"], events)?;
 //! # Ok(()) }
@@ -149,15 +150,30 @@ impl ParquetFile {
     }
 }
 
-/// Existing Parquet files that become the table's data without copying: each is hard-linked
-/// under the lake's data path (unless it is there already) and registered with DuckLake's
-/// `ducklake_add_data_files`. Deleting the originals afterwards (a staging clean-up) leaves the
-/// table readable. The files' columns must fit the table (the schema policy applies: new
-/// columns are added, missing ones read as NULL); a mismatch is an error before anything is
-/// registered. Files on another file system than the data path are copied (with a warning).
+/// Existing Parquet files that become the table's data without copying, registered with
+/// DuckLake's `ducklake_add_data_files`.
+///
+/// **The lake owns a registered file.** Each file gets a name of its own under the lake's data
+/// path (`<data>/<schema>/<table>/registered-...`), made by the first of:
+///
+/// 1. a reflink (copy-on-write clone, where the file system has them: btrfs, XFS): no data is
+///    copied and the original stays yours, independent of the lake's;
+/// 2. a hard link, made read-only once committed: no data is copied, but the original *is* the
+///    lake's file now. Delete it whenever you like (a staging clean-up leaves the table readable);
+///    never rewrite it in place: the permissions say so, though they do not stop root;
+/// 3. a copy, when the file is on another file system than the data path (with a warning), or
+///    always with [`ParquetFiles::with_copy`].
+///
+/// Before anything is committed, the files' columns must fit the table (the schema policy
+/// applies: new columns are added, missing ones read as NULL), no file may be given twice (nor
+/// two paths of one file), and every data page of every file must read (a corrupt file is refused
+/// instead of breaking later reads of the table; this reads the files once, at DuckDB's scan
+/// speed). A file already under the data path gets a new name too, so no file is ever shared by
+/// two tables.
 #[derive(Clone, Debug)]
 pub struct ParquetFiles {
     paths: Vec<PathBuf>,
+    copy: bool,
     _temp: Option<Arc<tempfile::TempDir>>,
 }
 
@@ -170,8 +186,16 @@ impl ParquetFiles {
     {
         ParquetFiles {
             paths: paths.into_iter().map(Into::into).collect(),
+            copy: false,
             _temp: None,
         }
+    }
+
+    /// Copy the files into the lake instead of linking them (default: false): the originals stay
+    /// yours to change, at the cost of writing every byte again.
+    pub fn with_copy(mut self, copy: bool) -> Self {
+        self.copy = copy;
+        self
     }
 
     /// The files.
@@ -243,9 +267,14 @@ impl Scan {
             .skip(1)
             .take_while(|l| !l.is_empty())
             .collect();
-        let line = std::fs::read(&csv.path)
+        let line = std::fs::File::open(&csv.path).ok().and_then(|file| {
+            record_start_line(
+                std::io::BufReader::new(file),
+                record,
+                csv.quote.unwrap_or('"') as u8,
+            )
             .ok()
-            .map(|bytes| record_start_line(&bytes, record, csv.quote.unwrap_or('"') as u8));
+        });
         let row = if csv.header { record - 1 } else { record };
         Error::Parse {
             source_name: csv.path.display().to_string(),
@@ -267,13 +296,14 @@ fn check_exist(paths: &[&Path]) -> Result<()> {
 }
 
 /// The 1-based line on which the 1-based CSV `record` starts (records may span lines inside
-/// quotes).
-fn record_start_line(bytes: &[u8], record: u64, quote: u8) -> u64 {
+/// quotes), reading the file only up to it, in a small buffer.
+fn record_start_line(input: impl std::io::BufRead, record: u64, quote: u8) -> std::io::Result<u64> {
     let (mut line, mut current, mut quoted) = (1u64, 1u64, false);
-    for &b in bytes {
+    for b in input.bytes() {
         if current == record {
-            return line;
+            return Ok(line);
         }
+        let b = b?;
         if b == quote {
             quoted = !quoted;
         } else if b == b'\n' {
@@ -283,7 +313,7 @@ fn record_start_line(bytes: &[u8], record: u64, quote: u8) -> u64 {
             }
         }
     }
-    line
+    Ok(line)
 }
 
 /// The table written by `write` into a file in a new temporary folder (which lives as long as
@@ -359,7 +389,7 @@ impl TypeHandler for ParquetFiles {
 
     fn store(self, sink: &mut TableSink) -> Result<()> {
         check_exist(&self.paths.iter().map(PathBuf::as_path).collect::<Vec<_>>())?;
-        sink.put_registration(self.paths)
+        sink.put_registration(self.paths, self.copy)
     }
 
     /// Writes the table to one Parquet file.
@@ -381,9 +411,33 @@ mod tests {
 
     #[test]
     fn records_spanning_lines_count_once() {
-        let csv = b"id,name\n1,\"two\nlines\"\n3,x\n";
-        assert_eq!(record_start_line(csv, 1, b'"'), 1);
-        assert_eq!(record_start_line(csv, 2, b'"'), 2);
-        assert_eq!(record_start_line(csv, 3, b'"'), 4);
+        let csv: &[u8] = b"id,name\n1,\"two\nlines\"\n3,x\n";
+        assert_eq!(record_start_line(csv, 1, b'"').unwrap(), 1);
+        assert_eq!(record_start_line(csv, 2, b'"').unwrap(), 2);
+        assert_eq!(record_start_line(csv, 3, b'"').unwrap(), 4);
+    }
+
+    /// A reader that fails past `limit` bytes: the search must stop at the record.
+    struct Limited<'a>(&'a [u8], usize);
+
+    impl std::io::Read for Limited<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.1 == 0 {
+                return Err(std::io::Error::other("read past the record"));
+            }
+            let n = buf.len().min(self.0.len()).min(self.1);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            self.1 -= n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn finding_a_record_reads_the_file_only_up_to_it() {
+        let mut csv = b"id\n1\n2\n".to_vec();
+        csv.extend(std::iter::repeat_n(b'x', 1 << 20));
+        let reader = std::io::BufReader::with_capacity(8, Limited(&csv, 16));
+        assert_eq!(record_start_line(reader, 3, b'"').unwrap(), 3);
     }
 }

@@ -15,8 +15,10 @@
 //! How a write changes the table: a [`WriteMode`] (replace, append, merge), a [`SchemaMode`]
 //! (evolve, freeze) and optionally [`Partitions`] with the one partition written.
 
+mod chunks;
 pub mod convert;
 mod dataframe;
+pub(crate) mod durable;
 pub(crate) mod evolve;
 pub mod files;
 pub mod json;
@@ -31,7 +33,7 @@ pub mod xml;
 pub use evolve::SchemaMode;
 pub use files::{CsvFile, ParquetFile, ParquetFiles};
 pub use json::{JsonDocuments, JsonRows};
-pub use partition::{PartitionFilter, PartitionKind, Partitions, Window};
+pub use partition::{PartitionFilter, PartitionKeys, PartitionKind, Partitions, Window};
 pub use rows::Rows;
 pub use xml::{XmlDocuments, XmlRows};
 
@@ -112,8 +114,11 @@ pub(crate) enum Staged {
     Memory(InMemory),
     /// Files DuckDB reads and copies into the table.
     Scan(files::Scan),
-    /// Parquet files registered as the table's data files, without copying.
-    Register(Vec<std::path::PathBuf>),
+    /// Parquet files registered as the table's data files, without copying unless `copy`.
+    Register {
+        files: Vec<std::path::PathBuf>,
+        copy: bool,
+    },
 }
 
 /// Data in memory, handed over for storage.
@@ -164,8 +169,12 @@ impl TableSink {
         self.put(Staged::Scan(scan))
     }
 
-    pub(crate) fn put_registration(&mut self, files: Vec<std::path::PathBuf>) -> Result<()> {
-        self.put(Staged::Register(files))
+    pub(crate) fn put_registration(
+        &mut self,
+        files: Vec<std::path::PathBuf>,
+        copy: bool,
+    ) -> Result<()> {
+        self.put(Staged::Register { files, copy })
     }
 
     fn put(&mut self, staged: Staged) -> Result<()> {
@@ -323,6 +332,9 @@ pub struct LoadOptions {
     pub snapshot: Option<i64>,
     /// Only the rows of these partitions (default: all).
     pub filter: Option<PartitionFilter>,
+    /// At most this many rows (default: all): a load that stays within memory whatever the
+    /// table's size.
+    pub limit: Option<u64>,
 }
 
 impl LoadOptions {
@@ -346,6 +358,13 @@ impl LoadOptions {
     /// ([`Partitions::key_of`], [`Partitions::range`]).
     pub fn with_filter(mut self, filter: PartitionFilter) -> Self {
         self.filter = Some(filter);
+        self
+    }
+
+    /// Read at most `rows` rows (which ones is unspecified unless a filter selects them): a
+    /// bounded read of a table that may be larger than memory, such as a preview.
+    pub fn with_limit(mut self, rows: u64) -> Self {
+        self.limit = Some(rows);
         self
     }
 }

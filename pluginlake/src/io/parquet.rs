@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::{DataFrame, ParquetCompression, ParquetWriter, StatisticsOptions};
 
+use super::durable;
 use crate::error::{Context, Error, Result};
 use crate::lake::sql::TableRef;
 
@@ -13,8 +14,8 @@ use crate::lake::sql::TableRef;
 pub(super) const ROW_GROUP_ROWS: usize = 512 * 512;
 
 /// Write `df` as one zstd-compressed Parquet file with statistics under
-/// `<data_path>/<schema>/<table>/`, columns encoded in parallel, and flush it to disk before it is
-/// registered in the catalog.
+/// `<data_path>/<schema>/<table>/`, columns encoded in parallel, and flush it and its folder (and
+/// any folder created for it) to disk before it is registered in the catalog.
 pub(crate) fn write_file(
     data_path: &Path,
     table: &TableRef,
@@ -23,7 +24,7 @@ pub(crate) fn write_file(
     let dir = data_path
         .join(table.schema().as_str())
         .join(table.table().as_str());
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    durable::create_dir_all(&dir)?;
     let path = dir.join(format!("pluginlake-{}.parquet", uuid::Uuid::now_v7()));
     let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
     let result = ParquetWriter::new(&file)
@@ -33,7 +34,9 @@ pub(crate) fn write_file(
         .set_parallel(true)
         .finish(df)
         .context(|| format!("writing {} for {table}", path.display()))
-        .and_then(|_| file.sync_all().map_err(|e| Error::io(&path, e)));
+        .and_then(|_| file.sync_all().map_err(|e| Error::io(&path, e)))
+        // The file's name in its folder, flushed before the catalog commit refers to it.
+        .and_then(|()| durable::sync_dir(&dir));
     match result {
         Ok(()) => Ok(path),
         Err(e) => {

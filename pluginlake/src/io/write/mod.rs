@@ -71,7 +71,7 @@ pub(crate) fn write_table(
                 .map_err(|e| scan.explain(e))?;
             (Fill::Scan(scan), columns, None, WritePath::DuckDb)
         }
-        Staged::Register(files) => {
+        Staged::Register { files, copy } => {
             if options.partitions.is_some() || merging {
                 return Err(Error::InvalidData {
                     table: table.to_string(),
@@ -80,9 +80,16 @@ pub(crate) fn write_table(
                         .into(),
                 });
             }
+            register::check_distinct(table, &files)?;
             let columns = register::file_columns(&conn, table, &files)?;
             let rows = register::row_count(&conn, &files)?;
-            let linked = register::link(lake.data_path(), table, write_id, &files)?;
+            let linked = register::link(lake.data_path(), table, write_id, &files, copy)?;
+            if let Err(e) = register::verify(&conn, table, &linked.files, &columns) {
+                for f in &linked.created {
+                    let _ = std::fs::remove_file(f);
+                }
+                return Err(e);
+            }
             let fill = Fill::Files {
                 files: linked.files,
                 owned: linked.created,
@@ -148,6 +155,12 @@ pub(crate) fn write_table(
             });
         }
     };
+    if let (Fill::Files { files, .. }, WritePath::Registered) = (&fill, path) {
+        // Committed: the files are the lake's, and do not change in place.
+        if let Err(e) = register::make_read_only(files) {
+            tracing::warn!(%table, error = %e, "cannot make registered files read-only");
+        }
+    }
     let (snapshot_id, parquet_bytes) = snapshot_of_write(lake, &conn, &extra_info)?;
     drop(conn);
     let m = Materialization {

@@ -2,8 +2,40 @@
 
 use std::path::Path;
 
-use super::{quote_literal, quote_path, ColumnInfo, Ident};
-use crate::error::Result;
+use super::{quote_literal, ColumnInfo, Ident};
+use crate::error::{Error, Result};
+
+/// A file path for DuckDB's file readers (`read_csv`, `read_parquet`, ...), which treat `*`, `?`
+/// and `[` as glob characters: made absolute, each glob character written as a bracket
+/// expression that matches only itself (`run[1]` as `run[[]1]`), and quoted as a literal, so that
+/// the reader reads exactly the file named. (DuckDB's globbing knows no backslash escape: it
+/// splits paths at backslashes. It takes the first component of an absolute path literally, so
+/// that component is left as it is.)
+pub(crate) fn quote_file(path: &Path) -> Result<String> {
+    let absolute = std::path::absolute(path).map_err(|e| Error::io(path, e))?;
+    let text = absolute
+        .to_str()
+        .ok_or_else(|| Error::Config(format!("path {} is not valid UTF-8", path.display())))?;
+    let first_end = text
+        .char_indices()
+        .skip_while(|(_, c)| *c == '/')
+        .find(|(_, c)| *c == '/')
+        .map_or(text.len(), |(i, _)| i);
+    let (first, rest) = text.split_at(first_end);
+    let mut literal = String::with_capacity(text.len() + 8);
+    literal.push_str(first);
+    for c in rest.chars() {
+        match c {
+            '*' | '?' | '[' => {
+                literal.push('[');
+                literal.push(c);
+                literal.push(']');
+            }
+            _ => literal.push(c),
+        }
+    }
+    Ok(quote_literal(&literal))
+}
 
 /// Options of a CSV scan.
 #[derive(Clone, Debug, Default)]
@@ -23,7 +55,7 @@ pub(crate) struct CsvScan<'a> {
 /// `CREATE TEMP VIEW view AS SELECT * FROM read_csv(file, ...)`. The types in `columns` and
 /// `types` are SQL types validated by the caller.
 pub(crate) fn csv_view(view: &Ident, file: &Path, scan: &CsvScan<'_>) -> Result<String> {
-    let mut args = vec![quote_path(file)?];
+    let mut args = vec![quote_file(file)?];
     if let Some(d) = scan.delimiter {
         args.push(format!("delim = {}", quote_literal(&d.to_string())));
     }
@@ -55,7 +87,7 @@ pub(crate) fn csv_view(view: &Ident, file: &Path, scan: &CsvScan<'_>) -> Result<
 
 /// `CREATE TEMP VIEW view AS SELECT * FROM read_parquet([files])` (columns by name across files).
 pub(crate) fn parquet_view(view: &Ident, files: &[&Path]) -> Result<String> {
-    let list: Vec<String> = files.iter().map(|f| quote_path(f)).collect::<Result<_>>()?;
+    let list: Vec<String> = files.iter().map(|f| quote_file(f)).collect::<Result<_>>()?;
     Ok(format!(
         "CREATE OR REPLACE TEMP VIEW {} AS SELECT * FROM read_parquet([{}], union_by_name = true)",
         view.quoted(),
@@ -67,7 +99,7 @@ pub(crate) fn parquet_view(view: &Ident, files: &[&Path]) -> Result<String> {
 pub(crate) fn describe_parquet(file: &Path) -> Result<String> {
     Ok(format!(
         "SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet({}))",
-        quote_path(file)?
+        quote_file(file)?
     ))
 }
 
@@ -79,9 +111,20 @@ pub(crate) fn describe_view(view: &Ident) -> String {
     )
 }
 
+/// A query that decodes every value of every column of Parquet files (every data page), for a
+/// check that they read; its result is one row of no interest.
+pub(crate) fn read_parquet_pages(files: &[&Path], columns: &[ColumnInfo]) -> Result<String> {
+    let list: Vec<String> = files.iter().map(|f| quote_file(f)).collect::<Result<_>>()?;
+    Ok(format!(
+        "SELECT count(*), CAST({} AS VARCHAR) FROM read_parquet([{}])",
+        super::read_all(columns),
+        list.join(", ")
+    ))
+}
+
 /// Total rows of Parquet files, from their footers.
 pub(crate) fn parquet_rows(files: &[&Path]) -> Result<String> {
-    let list: Vec<String> = files.iter().map(|f| quote_path(f)).collect::<Result<_>>()?;
+    let list: Vec<String> = files.iter().map(|f| quote_file(f)).collect::<Result<_>>()?;
     Ok(format!(
         "SELECT CAST(coalesce(sum(num_rows), 0) AS BIGINT) FROM parquet_file_metadata([{}])",
         list.join(", ")
