@@ -643,3 +643,28 @@ fn json_rows_load_a_table_stored_as_a_dataframe() -> TestResult {
     );
     Ok(())
 }
+
+/// More than 2 GiB of JSON text in the document column (Arrow's limit for one string column of
+/// one batch): stored in several batches instead of panicking in Arrow's builder. Needs about
+/// 12 GB of memory: `cargo test ... -- --ignored more_than_2_gib`.
+#[test]
+#[ignore = "needs about 12 GB of memory"]
+fn more_than_2_gib_of_documents_are_stored_without_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = common::lake_in(dir.path());
+    let document = Value::String("x".repeat(64 << 20));
+    // 34 documents of 64 MiB: 2.1 GiB of text.
+    let docs = JsonDocuments::from_values(std::iter::repeat_n(document, 34));
+    let m = lake.store("raw/big_documents", docs).unwrap();
+    assert_eq!(m.rows, 34);
+    let bytes: i64 = lake
+        .connection()
+        .unwrap()
+        .query_row(
+            "SELECT sum(length(CAST(document AS VARCHAR))) FROM lake.raw.big_documents",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(bytes, 34 * ((64 << 20) + 2));
+}

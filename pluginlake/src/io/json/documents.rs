@@ -8,12 +8,14 @@ use arrow::datatypes::{
     DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
     TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
 };
+use arrow::error::ArrowError;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::{infer, load, ndjson};
 use crate::error::{Context, Error, Result};
+use crate::io::chunks;
 use crate::io::{LoadFrom, TableData, TableSink, TypeHandler};
 
 /// One document of [`JsonDocuments`]: the JSON value, its id and when it was ingested.
@@ -170,27 +172,64 @@ impl JsonDocuments {
         ]))
     }
 
-    /// The documents as one record batch of [`JsonDocuments::schema`].
+    /// The documents as one record batch of [`JsonDocuments::schema`]. An Arrow string column
+    /// holds at most 2 GiB of text in one batch: more is an error (storing splits the documents
+    /// into several batches instead).
     pub fn to_record_batch(&self) -> Result<RecordBatch> {
-        let ids: StringArray = self
+        let mut batches = self.record_batches(chunks::MAX_BATCH_TEXT)?;
+        if batches.len() > 1 {
+            return Err(Error::Arrow {
+                context: "assembling the record batch of JSON documents".into(),
+                source: ArrowError::InvalidArgumentError(format!(
+                    "the {} documents hold more than {} bytes of JSON text, the most one Arrow \
+                     batch holds; store them, which splits them into batches",
+                    self.documents.len(),
+                    chunks::MAX_BATCH_TEXT
+                )),
+            });
+        }
+        Ok(batches.pop().expect("at least one batch"))
+    }
+
+    /// The documents as record batches of [`JsonDocuments::schema`], each with at most `max`
+    /// bytes of JSON text (a larger document alone, up to Arrow's 2 GiB).
+    fn record_batches(&self, max: usize) -> Result<Vec<RecordBatch>> {
+        let texts: Vec<String> = self
             .documents
             .iter()
-            .map(|d| Some(d.id.to_string()))
+            .map(|d| d.document.to_string())
             .collect();
-        let times = TimestampMicrosecondArray::from_iter_values(
-            self.documents
-                .iter()
-                .map(|d| d.ingested_at.timestamp_micros()),
-        )
-        .with_timezone("UTC");
-        let texts: StringArray = self
-            .documents
+        if let Some((i, t)) = texts
             .iter()
-            .map(|d| Some(d.document.to_string()))
-            .collect();
-        let columns: Vec<ArrayRef> = vec![Arc::new(ids), Arc::new(times), Arc::new(texts)];
-        RecordBatch::try_new(Self::schema(), columns)
-            .context(|| "assembling the record batch of JSON documents".into())
+            .enumerate()
+            .find(|(_, t)| t.len() > chunks::MAX_BATCH_TEXT)
+        {
+            return Err(Error::Arrow {
+                context: "assembling the record batch of JSON documents".into(),
+                source: ArrowError::InvalidArgumentError(format!(
+                    "document {} is {} bytes of JSON text, more than the {} bytes an Arrow \
+                     string holds",
+                    i + 1,
+                    t.len(),
+                    chunks::MAX_BATCH_TEXT
+                )),
+            });
+        }
+        chunks::by_text(texts.len(), max, |i| texts[i].len())
+            .into_iter()
+            .map(|rows| {
+                let documents = &self.documents[rows.clone()];
+                let ids: StringArray = documents.iter().map(|d| Some(d.id.to_string())).collect();
+                let times = TimestampMicrosecondArray::from_iter_values(
+                    documents.iter().map(|d| d.ingested_at.timestamp_micros()),
+                )
+                .with_timezone("UTC");
+                let texts: StringArray = texts[rows].iter().map(Some).collect();
+                let columns: Vec<ArrayRef> = vec![Arc::new(ids), Arc::new(times), Arc::new(texts)];
+                RecordBatch::try_new(Self::schema(), columns)
+                    .context(|| "assembling the record batch of JSON documents".into())
+            })
+            .collect()
     }
 }
 
@@ -230,9 +269,10 @@ impl<'a> IntoIterator for &'a JsonDocuments {
 }
 
 impl TypeHandler for JsonDocuments {
+    /// Written in batches of at most 256 MiB of JSON text each.
     fn store(self, sink: &mut TableSink) -> Result<()> {
-        let batch = self.to_record_batch()?;
-        sink.put_batches(batch.schema(), vec![batch])
+        let batches = self.record_batches(chunks::BATCH_TEXT)?;
+        sink.put_batches(Self::schema(), batches)
     }
 
     /// Reads `document_id`, `ingested_at` and `document` (parsed from its JSON text).
@@ -359,3 +399,24 @@ fn micros(array: &ArrayRef, table: &str) -> Result<Vec<Option<i64>>> {
 }
 
 impl LoadFrom<JsonDocuments> for JsonDocuments {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_are_split_into_batches_by_the_size_of_their_text() {
+        let docs = JsonDocuments::from_values((0..10).map(|i| Value::String(format!("{i:0>98}"))));
+        // Each document is 100 bytes of JSON text: two per 250 bytes.
+        let batches = docs.record_batches(250).unwrap();
+        assert_eq!(batches.len(), 5);
+        assert!(batches.iter().all(|b| b.num_rows() == 2));
+        assert!(batches
+            .iter()
+            .all(|b| b.schema() == JsonDocuments::schema()));
+        assert_eq!(
+            docs.record_batches(chunks::MAX_BATCH_TEXT).unwrap().len(),
+            1
+        );
+    }
+}

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::read::{self, Attr, CharData, Visitor};
 use super::{text_columns, TextColumn, XmlPath};
 use crate::error::{Context, Error, Result};
+use crate::io::chunks;
 use crate::io::{LoadFrom, TableData, TableSink, TypeHandler};
 
 const ID: &str = "document_id";
@@ -227,7 +228,20 @@ impl XmlDocuments {
         self.documents.is_empty()
     }
 
+    #[cfg(test)]
     fn to_batch(&self) -> Result<RecordBatch> {
+        let mut batches = self.to_batches(chunks::MAX_BATCH_TEXT)?;
+        if batches.len() > 1 {
+            return Err(Error::Internal(
+                "XML documents of more than 2 GiB asked for as one batch".into(),
+            ));
+        }
+        Ok(batches.pop().expect("at least one batch"))
+    }
+
+    /// The documents as record batches with at most `max` bytes of text (document and fields)
+    /// each; a larger document alone, up to Arrow's 2 GiB per string column.
+    fn to_batches(&self, max: usize) -> Result<Vec<RecordBatch>> {
         let names = [ID, DOCUMENT]
             .into_iter()
             .chain(self.fields.iter().map(|f| f.name.as_str()));
@@ -236,21 +250,52 @@ impl XmlDocuments {
                 .map(|n| Field::new(n, DataType::Utf8, true))
                 .collect::<Vec<_>>(),
         ));
-        let mut columns: Vec<StringBuilder> = (0..schema.fields().len())
-            .map(|_| StringBuilder::new())
-            .collect();
-        for doc in &self.documents {
-            columns[0].append_value(doc.id.to_string());
-            columns[1].append_value(&doc.text);
-            for (builder, (_, value)) in columns[2..].iter_mut().zip(&doc.fields) {
-                builder.append_option(value.as_deref());
-            }
+        let size = |doc: &XmlDocument| {
+            doc.fields
+                .iter()
+                .filter_map(|(_, v)| v.as_ref().map(String::len))
+                .max()
+                .unwrap_or(0)
+                .max(doc.text.len())
+        };
+        if let Some((i, doc)) = self
+            .documents
+            .iter()
+            .enumerate()
+            .find(|(_, d)| size(d) > chunks::MAX_BATCH_TEXT)
+        {
+            return Err(Error::Parse {
+                source_name: format!("XML document {}", i + 1),
+                line: None,
+                column: None,
+                reason: format!(
+                    "{} bytes of text in one value, more than the {} bytes an Arrow string holds",
+                    size(doc),
+                    chunks::MAX_BATCH_TEXT
+                ),
+            });
         }
-        let arrays = columns
-            .iter_mut()
-            .map(|b| Arc::new(b.finish()) as ArrayRef)
-            .collect();
-        RecordBatch::try_new(schema, arrays).context(|| "assembling XML documents".into())
+        chunks::by_text(self.documents.len(), max, |i| size(&self.documents[i]))
+            .into_iter()
+            .map(|rows| {
+                let mut columns: Vec<StringBuilder> = (0..schema.fields().len())
+                    .map(|_| StringBuilder::new())
+                    .collect();
+                for doc in &self.documents[rows] {
+                    columns[0].append_value(doc.id.to_string());
+                    columns[1].append_value(&doc.text);
+                    for (builder, (_, value)) in columns[2..].iter_mut().zip(&doc.fields) {
+                        builder.append_option(value.as_deref());
+                    }
+                }
+                let arrays = columns
+                    .iter_mut()
+                    .map(|b| Arc::new(b.finish()) as ArrayRef)
+                    .collect();
+                RecordBatch::try_new(schema.clone(), arrays)
+                    .context(|| "assembling XML documents".into())
+            })
+            .collect()
     }
 }
 
@@ -321,8 +366,9 @@ impl Visitor for Extract<'_> {
 impl TypeHandler for XmlDocuments {
     /// Stores one row per document: `document_id`, `document` and the extracted fields.
     fn store(self, sink: &mut TableSink) -> Result<()> {
-        let batch = self.to_batch()?;
-        sink.put_batches(batch.schema(), vec![batch])
+        let batches = self.to_batches(chunks::BATCH_TEXT)?;
+        let schema = batches[0].schema();
+        sink.put_batches(schema, batches)
     }
 
     /// Loads the documents and the fields' values (the columns besides `document_id` and
@@ -475,6 +521,16 @@ mod tests {
         assert_eq!((l, c), (1, 4), "{r}");
         let (l, c, r) = parse_error("<é>\n\t< b/></é>");
         assert_eq!((l, c), (2, 3), "{r}");
+    }
+
+    #[test]
+    fn documents_are_split_into_batches_by_the_size_of_their_text() {
+        let texts: Vec<String> = (0..6).map(|i| format!("<a>{i:0>93}</a>")).collect();
+        let docs = XmlDocuments::from_texts(&texts).unwrap();
+        // Each document is 100 bytes: three per 300 bytes.
+        let batches = docs.to_batches(300).unwrap();
+        assert_eq!(batches.len(), 2);
+        assert!(batches.iter().all(|b| b.num_rows() == 3));
     }
 
     #[test]
