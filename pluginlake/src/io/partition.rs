@@ -184,22 +184,25 @@ impl Partitions {
         &self.kind
     }
 
-    /// Every partition key: the values, or the time windows from the start to the last window
-    /// that has ended.
-    pub fn keys(&self) -> Vec<String> {
-        match &self.kind {
-            PartitionKind::Values(values) => values.clone(),
+    /// Every partition key, in order: the values, or the time windows from the start to the last
+    /// window that has ended. Made one at a time as the iterator is read (an hourly window over
+    /// decades has hundreds of thousands of keys): count them with [`ExactSizeIterator::len`],
+    /// page with `skip`/`take`.
+    pub fn keys(&self) -> PartitionKeys<'_> {
+        let inner = match &self.kind {
+            PartitionKind::Values(values) => KeysInner::Values(values.iter()),
             PartitionKind::TimeWindow { window, start } => {
                 let now = Utc::now().naive_utc();
-                let mut keys = Vec::new();
-                let mut t = *start;
-                while window.next(t) <= now {
-                    keys.push(t.format(window.format()).to_string());
-                    t = window.next(t);
+                // The end of the last window that has ended.
+                let end = window.floor(now).max(*start);
+                KeysInner::Windows {
+                    window: *window,
+                    next: *start,
+                    end,
                 }
-                keys
             }
-        }
+        };
+        PartitionKeys { inner }
     }
 
     /// The rows of one partition.
@@ -282,6 +285,88 @@ impl Partitions {
                 .map(|t| (*t, self.column.as_str()))
                 .collect(),
         }
+    }
+}
+
+/// The keys of [`Partitions`], made as they are read ([`Partitions::keys`]).
+#[derive(Clone, Debug)]
+pub struct PartitionKeys<'a> {
+    inner: KeysInner<'a>,
+}
+
+#[derive(Clone, Debug)]
+enum KeysInner<'a> {
+    Values(std::slice::Iter<'a, String>),
+    /// Windows starting at `next`, up to (not including) the one starting at `end`.
+    Windows {
+        window: Window,
+        next: NaiveDateTime,
+        end: NaiveDateTime,
+    },
+}
+
+impl Iterator for PartitionKeys<'_> {
+    type Item = String;
+
+    fn next(&mut self) -> Option<String> {
+        match &mut self.inner {
+            KeysInner::Values(values) => values.next().cloned(),
+            KeysInner::Windows { window, next, end } => {
+                if *next >= *end {
+                    return None;
+                }
+                let key = next.format(window.format()).to_string();
+                *next = window.next(*next);
+                Some(key)
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = match &self.inner {
+            KeysInner::Values(values) => values.len(),
+            KeysInner::Windows { window, next, end } => windows_between(*window, *next, *end),
+        };
+        (n, Some(n))
+    }
+
+    fn nth(&mut self, n: usize) -> Option<String> {
+        match &mut self.inner {
+            KeysInner::Values(values) => values.nth(n).cloned(),
+            KeysInner::Windows { window, next, end } => {
+                let skipped = skip_windows(*window, *next, n);
+                *next = skipped.min(*end);
+                self.next()
+            }
+        }
+    }
+}
+
+impl ExactSizeIterator for PartitionKeys<'_> {}
+
+/// How many windows start in `from..to` (`from` the start of a window).
+fn windows_between(window: Window, from: NaiveDateTime, to: NaiveDateTime) -> usize {
+    if to <= from {
+        return 0;
+    }
+    match window {
+        Window::Hourly => ((to - from).num_hours()) as usize,
+        Window::Daily => ((to - from).num_days()) as usize,
+        Window::Monthly => {
+            let months = |t: NaiveDateTime| i64::from(t.year()) * 12 + i64::from(t.month0());
+            let whole = months(to) - months(from);
+            // A window that starts before `to` in `to`'s month counts when `to` is past its start.
+            (whole + i64::from(to.date().day() > 1 || to.time() > NaiveTime::MIN)) as usize
+        }
+    }
+}
+
+/// The start of the window `n` windows after `from`.
+fn skip_windows(window: Window, from: NaiveDateTime, n: usize) -> NaiveDateTime {
+    match window {
+        Window::Hourly => from + Duration::hours(n as i64),
+        Window::Daily => from + Duration::days(n as i64),
+        Window::Monthly => from + Months::new(n as u32),
     }
 }
 
@@ -387,6 +472,42 @@ mod tests {
                 .contains("not one of the partitions (n, s, e, w)"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_keys_of_a_century_of_hours_are_made_as_they_are_read() {
+        let p = Partitions::time_window("t", Window::Hourly, "1925-01-01T00").unwrap();
+        let started = std::time::Instant::now();
+        let keys = p.keys();
+        let count = keys.len();
+        let mut keys = keys.skip(count - 2);
+        let last_two = (keys.next().unwrap(), keys.next().unwrap());
+        assert!(keys.next().is_none());
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(50),
+            "{:?} for {count} keys",
+            started.elapsed()
+        );
+        assert!(count > 100 * 365 * 24, "{count}");
+        let expected_last = (Utc::now().naive_utc() - Duration::hours(1))
+            .format("%Y-%m-%dT%H")
+            .to_string();
+        assert_eq!(last_two.1, expected_last);
+        assert_eq!(p.keys().next().as_deref(), Some("1925-01-01T00"));
+    }
+
+    #[test]
+    fn counted_keys_are_the_keys_made() {
+        for (window, start) in [
+            (Window::Hourly, "2025-12-20T07"),
+            (Window::Daily, "2024-02-27"),
+            (Window::Monthly, "2023-11"),
+        ] {
+            let p = Partitions::time_window("t", window, start).unwrap();
+            assert_eq!(p.keys().len(), p.keys().count(), "{window}");
+            let all: Vec<String> = p.keys().collect();
+            assert_eq!(p.keys().nth(5), all.get(5).cloned(), "{window}");
+        }
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub(crate) fn read_table(
             .and_then(|()| conn.execute_batch(&sql::set_session("arrow_output_version", "1.4")))
             .context(|| "asking DuckDB for Arrow string views".into())?;
     }
-    let query = sql::select(
+    let mut query = sql::select(
         lake.name(),
         table,
         options.columns.as_deref(),
@@ -42,6 +42,9 @@ pub(crate) fn read_table(
             .map(PartitionFilter::predicate)
             .as_ref(),
     );
+    if let Some(rows) = options.limit {
+        query = sql::limit(&query, rows);
+    }
     let what = || match options.snapshot {
         Some(s) => format!("reading {table} at snapshot {s}"),
         None => format!("reading {table}"),
