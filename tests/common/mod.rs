@@ -179,7 +179,13 @@ pub(crate) fn in_traced_child_process(
 /// Run the test binary (`command`, possibly wrapped) as the child running only `test`.
 fn run_child(test: &str, mut command: std::process::Command) {
     let out = command
-        .args([test, "--exact", "--include-ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            test,
+            "--exact",
+            "--include-ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_TEST, test)
         .output()
         .expect("start the child process");
