@@ -23,7 +23,7 @@ fn lifecycle(c: &mut Criterion, name: &str, runtime: &tokio::runtime::Runtime, s
                 let run = store.submit(&NewRun::new("*")).await.unwrap();
                 let claimed = store.claim("bench", None).await.unwrap().unwrap();
                 assert_eq!(claimed.id, run.id);
-                store.finish(run.id, None).await.unwrap();
+                store.finish(&claimed.claim().unwrap(), None).await.unwrap();
             })
         })
     });

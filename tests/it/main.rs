@@ -5,8 +5,10 @@
 #[allow(dead_code)]
 mod common;
 
+mod ambiguous_commit;
 mod atomic_replace;
 mod bad_input;
+mod claims;
 mod cli;
 mod compile_errors;
 mod durability;

@@ -87,13 +87,13 @@ async fn lifecycle(store: RunStore) {
         "submit returns the stored run"
     );
 
-    store.start(run.id, "worker-a").await.unwrap();
+    let claim = store.start(run.id, "worker-a").await.unwrap();
     let started = store.get(run.id).await.unwrap().unwrap();
     assert_eq!((started.state, started.attempt), (RunState::Started, 1));
     assert_eq!(started.worker.as_deref(), Some("worker-a"));
     assert!(started.started_at.unwrap() >= run.created_at);
 
-    store.finish(run.id, None).await.unwrap();
+    store.finish(&claim, None).await.unwrap();
     let done = store.get(run.id).await.unwrap().unwrap();
     assert_eq!(done.state, RunState::Success);
     assert!(done.finished_at.is_some() && done.error.is_none());
@@ -103,28 +103,40 @@ async fn lifecycle(store: RunStore) {
 
 async fn illegal_transitions(store: RunStore) {
     let run = store.submit(&NewRun::new("*")).await.unwrap();
-    let err = store.finish(run.id, None).await.unwrap_err();
+    let never = pluginlake::run::Claim {
+        run: run.id,
+        worker: "w".into(),
+        attempt: 1,
+    };
+    let err = store.finish(&never, None).await.unwrap_err();
     assert!(
         matches!(
             &err,
-            Error::IllegalTransition {
-                from: RunState::Queued,
-                to: RunState::Success,
+            Error::ClaimLost {
+                state: RunState::Queued,
                 ..
             }
         ),
         "{err}"
     );
-    store.start(run.id, "w").await.unwrap();
+    let claim = store.start(run.id, "w").await.unwrap();
+    assert_eq!(claim, never, "the first attempt of worker w");
     let err = store.start(run.id, "w2").await.unwrap_err().to_string();
     assert!(err.contains("from started to started"), "{err}");
-    store.finish(run.id, Some("boom")).await.unwrap();
-    for err in [
-        store.cancel(run.id, "late").await.unwrap_err(),
-        store.finish(run.id, None).await.unwrap_err(),
-    ] {
-        assert!(err.to_string().contains("from failure"), "{err}");
-    }
+    store.finish(&claim, Some("boom")).await.unwrap();
+    let err = store.cancel(run.id, "late").await.unwrap_err();
+    assert!(err.to_string().contains("from failure"), "{err}");
+    let err = store.finish(&claim, None).await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::ClaimLost {
+                state: RunState::Failure,
+                ..
+            }
+        ),
+        "{err}"
+    );
     let failed = store.get(run.id).await.unwrap().unwrap();
     assert_eq!(
         (failed.state, failed.error.as_deref()),
@@ -138,12 +150,12 @@ async fn illegal_transitions(store: RunStore) {
 
 async fn event_order(store: RunStore) {
     let run = store.submit(&NewRun::new("*")).await.unwrap();
-    store.start(run.id, "w").await.unwrap();
+    let claim = store.start(run.id, "w").await.unwrap();
     let keys: Vec<AssetKey> = (0..20)
         .map(|i| AssetKey::new(["s".to_string(), format!("a{i}")]))
         .collect();
     for key in &keys {
-        store.record(run.id, &started(key.clone())).await.unwrap();
+        store.record(&claim, &started(key.clone())).await.unwrap();
     }
     let events = store.events(run.id).await.unwrap();
     let assets: Vec<AssetKey> = events.iter().filter_map(|e| e.asset.clone()).collect();
@@ -177,12 +189,12 @@ fn materialized(key: &str, snapshot: i64, rows: u64) -> RunEvent {
 
 async fn queries(store: RunStore) {
     let first = store.submit(&NewRun::new("omop/person")).await.unwrap();
-    store.start(first.id, "w").await.unwrap();
+    let first_claim = store.start(first.id, "w").await.unwrap();
     store
-        .record(first.id, &materialized("omop/person", 4, 10))
+        .record(&first_claim, &materialized("omop/person", 4, 10))
         .await
         .unwrap();
-    store.finish(first.id, None).await.unwrap();
+    store.finish(&first_claim, None).await.unwrap();
     let second = store.submit(&NewRun::new("omop/visit")).await.unwrap();
 
     let all = store.runs(&RunFilter::default()).await.unwrap();
@@ -238,20 +250,20 @@ async fn queries(store: RunStore) {
 
 async fn lineage(store: RunStore) {
     let a = store.submit(&NewRun::new("*")).await.unwrap();
-    store.start(a.id, "w").await.unwrap();
+    let a_claim = store.start(a.id, "w").await.unwrap();
     store
-        .record(a.id, &materialized("omop/person", 4, 10))
+        .record(&a_claim, &materialized("omop/person", 4, 10))
         .await
         .unwrap();
     store
-        .record(a.id, &materialized("omop/visit", 5, 7))
+        .record(&a_claim, &materialized("omop/visit", 5, 7))
         .await
         .unwrap();
-    store.finish(a.id, None).await.unwrap();
+    store.finish(&a_claim, None).await.unwrap();
     let b = store.submit(&NewRun::new("omop/person")).await.unwrap();
-    store.start(b.id, "w").await.unwrap();
+    let b_claim = store.start(b.id, "w").await.unwrap();
     store
-        .record(b.id, &materialized("omop/person", 9, 12))
+        .record(&b_claim, &materialized("omop/person", 9, 12))
         .await
         .unwrap();
 
@@ -353,7 +365,13 @@ async fn recovery(store: RunStore) {
     let mut new = NewRun::new("*");
     new.max_attempts = 2;
     let run = store.submit(&new).await.unwrap();
-    store.claim("doomed-1", None).await.unwrap().unwrap();
+    let doomed = store
+        .claim("doomed-1", None)
+        .await
+        .unwrap()
+        .unwrap()
+        .claim()
+        .unwrap();
     assert!(
         store.recover_stale(stale).await.unwrap().is_empty(),
         "not stale yet"
@@ -366,7 +384,7 @@ async fn recovery(store: RunStore) {
     let requeued = store.get(run.id).await.unwrap().unwrap();
     assert_eq!((requeued.state, requeued.attempt), (RunState::Queued, 1));
     assert!(
-        !store.heartbeat(run.id, "doomed-1").await.unwrap(),
+        !store.heartbeat(&doomed).await.unwrap(),
         "the dead worker lost the run"
     );
 
@@ -431,16 +449,16 @@ async fn past_run(store: &RunStore, a: u64, b: u64) {
         .submit(&NewRun::new("+eta/second_step"))
         .await
         .unwrap();
-    store.start(run.id, "w").await.unwrap();
+    let claim = store.start(run.id, "w").await.unwrap();
     for (key, ms, snapshot) in [(first_step::key(), a, 1), (second_step::key(), b, 2)] {
-        store.record(run.id, &started(key.clone())).await.unwrap();
+        store.record(&claim, &started(key.clone())).await.unwrap();
         tokio::time::sleep(Duration::from_millis(ms)).await;
         store
-            .record(run.id, &materialized(&key.to_string(), snapshot, 1))
+            .record(&claim, &materialized(&key.to_string(), snapshot, 1))
             .await
             .unwrap();
     }
-    store.finish(run.id, None).await.unwrap();
+    store.finish(&claim, None).await.unwrap();
 }
 
 async fn eta_from_history(store: RunStore) {
@@ -463,13 +481,13 @@ async fn eta_from_history(store: RunStore) {
     assert!(eta.remaining_p90.unwrap() >= total);
 
     // Once the first step is done, only the second remains.
-    store.start(run.id, "w").await.unwrap();
+    let claim = store.start(run.id, "w").await.unwrap();
     store
-        .record(run.id, &started(first_step::key()))
+        .record(&claim, &started(first_step::key()))
         .await
         .unwrap();
     store
-        .record(run.id, &materialized("eta/first_step", 3, 1))
+        .record(&claim, &materialized("eta/first_step", 3, 1))
         .await
         .unwrap();
     let eta = store.estimate(run.id, &defs).await.unwrap();
@@ -500,14 +518,21 @@ async fn asset_exclusion(store: RunStore) {
         let store = store.clone();
         async move { store.claim(w, None).await.unwrap().map(|r| r.id) }
     };
-    assert_eq!(claim("a").await, Some(r1.id));
+    let r1_claim = store
+        .claim("a", None)
+        .await
+        .unwrap()
+        .unwrap()
+        .claim()
+        .unwrap();
+    assert_eq!(r1_claim.run, r1.id);
     assert_eq!(
         claim("b").await,
         Some(r3.id),
         "r2 shares omop/person with the started r1"
     );
     assert_eq!(claim("c").await, None);
-    store.finish(r1.id, None).await.unwrap();
+    store.finish(&r1_claim, None).await.unwrap();
     assert_eq!(claim("c").await, Some(r2.id));
 }
 
@@ -623,7 +648,7 @@ async fn pool(store: RunStore) {
         poll_interval: Duration::from_millis(20),
         ..WorkerOptions::default()
     };
-    let pool = WorkerPool::spawn(&store, &lake, &defs, 2, &options);
+    let pool = WorkerPool::spawn(&store, &lake, &defs, 2, &options).unwrap();
     let mut ids = Vec::new();
     for i in 0..6 {
         let selection = if i % 2 == 0 {

@@ -215,6 +215,39 @@ pub enum Error {
         allowed_from: Vec<RunState>,
     },
 
+    /// The `COMMIT` of a write failed in a way that may have committed (the catalog's
+    /// connection was lost), and the catalog could not be asked. Retrying the write with the
+    /// same write key is safe: it is made once.
+    #[error("the commit of a write to {table} (write id {write_id}) failed, and whether it committed is unknown: {source}")]
+    CommitOutcomeUnknown {
+        /// The table (`schema.table`).
+        table: String,
+        /// The write's id (in its snapshot's commit info).
+        write_id: String,
+        /// The error of the commit.
+        #[source]
+        source: Box<Error>,
+    },
+
+    /// A worker's claim on a run no longer holds: the run was canceled, finished, or recovered
+    /// after a missed heartbeat (and maybe claimed again). The attempt must stop without effect:
+    /// the store refuses its events and its finish, and its commits are refused.
+    #[error("worker {worker} no longer holds run {run} (attempt {attempt}): the run is {state} at attempt {current_attempt}{}", .holder.as_ref().map(|w| format!(" held by {w}")).unwrap_or_default())]
+    ClaimLost {
+        /// The run.
+        run: RunId,
+        /// The worker whose claim was refused.
+        worker: String,
+        /// The attempt of that claim.
+        attempt: u32,
+        /// The run's state now.
+        state: RunState,
+        /// The run's attempt now.
+        current_attempt: u32,
+        /// The worker that holds the run now, if any.
+        holder: Option<String>,
+    },
+
     /// An input of an asset could not be loaded from DuckLake.
     #[error("asset {asset} could not load its input {input}: {source}")]
     Input {

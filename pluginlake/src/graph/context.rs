@@ -1,5 +1,6 @@
 //! [`AssetContext`]: what an asset (or check) knows about the run it is part of.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use crate::error::{BoxError, Error, Result};
@@ -42,6 +43,8 @@ struct Inner {
     inputs: Vec<InputPin>,
     /// How the asset's output is written.
     output: WriteOptions,
+    /// Writes made so far by this attempt (each gets the next write key).
+    writes: AtomicU32,
 }
 
 /// How an asset reads one upstream in a run.
@@ -82,6 +85,7 @@ impl AssetContext {
                 span,
                 inputs,
                 output,
+                writes: AtomicU32::new(0),
             }),
         }
     }
@@ -159,10 +163,23 @@ impl AssetContext {
 
     /// Store `value` as this asset with its write options in this run (mode, schema mode, this
     /// run's partition): one DuckLake snapshot tagged with the run id and the key.
+    ///
+    /// The write is idempotent within the run: its key is (run, asset, partition, n-th store of
+    /// this attempt), so when an attempt is redone (a retry, or the run recovered from a worker
+    /// that died after committing) a store the run already committed is not made again.
     pub async fn store<T: TypeHandler>(&self, value: T) -> Result<Materialization> {
+        let n = self.inner.writes.fetch_add(1, Ordering::SeqCst);
+        let output = &self.inner.output;
+        let key = format!(
+            "{}/{}/{}/{n}",
+            self.inner.run_id,
+            self.inner.key,
+            output.partition.as_deref().unwrap_or("")
+        );
+        let options = output.clone().with_write_key(key);
         self.inner
             .lake
-            .store_async(self.inner.key.clone(), value, &self.inner.output)
+            .store_async(self.inner.key.clone(), value, &options)
             .await
     }
 

@@ -276,7 +276,49 @@ pub struct WriteOptions {
     /// The one partition this write replaces (appends to, merges into); the new rows must all
     /// belong to it. Needs `partitions`.
     pub partition: Option<String>,
+    /// The write's idempotency key: a write whose key a snapshot already carries is not made
+    /// again (it returns that snapshot), so a write retried after an unknown outcome, or redone
+    /// by a recovered run, lands once. Runs set it per (run, asset, partition, n-th write of the
+    /// asset); `None`: every call writes.
+    pub write_key: Option<String>,
+    /// Checked inside the write's transaction right before `COMMIT`: when it fails, nothing is
+    /// committed. A worker fences its run's writes with its claim so that an attempt that lost
+    /// the run commits nothing (not serialized).
+    #[serde(skip)]
+    pub fence: Option<CommitFence>,
 }
+
+/// A check a write makes right before `COMMIT`, inside its transaction; an error refuses the
+/// commit (and is the write's error). Workers use it to fence a run's writes with their claim.
+#[derive(Clone)]
+pub struct CommitFence(std::sync::Arc<dyn Fn() -> Result<()> + Send + Sync>);
+
+impl CommitFence {
+    /// A fence that calls `check` before every commit.
+    pub fn new(check: impl Fn() -> Result<()> + Send + Sync + 'static) -> Self {
+        CommitFence(std::sync::Arc::new(check))
+    }
+
+    /// Run the check.
+    pub(crate) fn check(&self) -> Result<()> {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for CommitFence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CommitFence")
+    }
+}
+
+/// Two fences are equal when they are the same check.
+impl PartialEq for CommitFence {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for CommitFence {}
 
 impl WriteOptions {
     /// Record `run_id` as the run that writes.
@@ -307,6 +349,18 @@ impl WriteOptions {
     /// [`with_partitions`](Self::with_partitions)).
     pub fn with_partition(mut self, key: impl Into<String>) -> Self {
         self.partition = Some(key.into());
+        self
+    }
+
+    /// Make the write idempotent under `key` (see [`WriteOptions::write_key`]).
+    pub fn with_write_key(mut self, key: impl Into<String>) -> Self {
+        self.write_key = Some(key.into());
+        self
+    }
+
+    /// Check `fence` right before the write commits.
+    pub fn with_fence(mut self, fence: CommitFence) -> Self {
+        self.fence = Some(fence);
         self
     }
 }

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::graph::{AssetContext, AssetDef, CheckResult, Definitions, InputPin, Selection};
-use crate::io::{Materialization, PartitionFilter, WriteOptions};
+use crate::io::{CommitFence, Materialization, PartitionFilter, WriteOptions};
 use crate::lake::key::AssetKey;
 use crate::lake::run_id::RunId;
 use crate::lake::Lake;
@@ -99,6 +99,7 @@ pub(super) async fn execute(
                     .then(|| options.partition.clone())
                     .flatten(),
                 emit: emit.clone(),
+                fence: options.commit_fence.clone(),
             };
             running.spawn(async move { (p, job.run().await) });
         }
@@ -206,6 +207,8 @@ struct AssetJob {
     filter: Option<PartitionFilter>,
     partition: Option<String>,
     emit: Emitter,
+    /// Checked before every commit of the asset's data (the worker's claim).
+    fence: Option<CommitFence>,
 }
 
 /// The partition of upstream `u` that `def` reads in a run of partition `key`: the same one
@@ -226,6 +229,8 @@ impl AssetJob {
             schema_mode: self.def.schema_mode,
             partitions: self.def.partitions.clone(),
             partition: self.partition.clone(),
+            fence: self.fence.clone(),
+            write_key: None,
         }
     }
 
@@ -255,7 +260,9 @@ impl AssetJob {
                     break Ok(m);
                 }
                 Err(e) => {
-                    let will_retry = attempt < retry.max_attempts;
+                    // An attempt whose run is no longer this worker's is not retried.
+                    let will_retry =
+                        attempt < retry.max_attempts && !matches!(e, Error::ClaimLost { .. });
                     tracing::warn!(asset = %key, attempt, will_retry, error = %e, "asset failed");
                     self.emit.send(|| RunEvent::AssetFailed {
                         key: key.clone(),
@@ -303,7 +310,11 @@ impl AssetJob {
             .compute(ctx.clone())
             .expect("the plan holds materializable assets only")
             .instrument(ctx.span().clone());
-        tokio::spawn(future)
+        // Aborted when the run is dropped (canceled, or no longer this worker's): a detached
+        // attempt would run on. Blocking work already started cannot be stopped; its commit is
+        // refused by the fence.
+        let mut task = AbortOnDrop(tokio::spawn(future));
+        (&mut task.0)
             .await
             .unwrap_or_else(|e| Err(ctx.join_error(e)))
     }
@@ -325,7 +336,8 @@ impl AssetJob {
                 WriteOptions::default(),
             );
             let future = check.evaluate(ctx.clone()).instrument(ctx.span().clone());
-            let result = tokio::spawn(future)
+            let mut task = AbortOnDrop(tokio::spawn(future));
+            let result = (&mut task.0)
                 .await
                 .unwrap_or_else(|e| Err(ctx.join_error(e)))
                 .unwrap_or_else(|e| {
@@ -343,5 +355,14 @@ impl AssetJob {
             outcomes.push(outcome);
         }
         outcomes
+    }
+}
+
+/// A task aborted when its handle is dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -20,14 +20,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ErrorKind, Result};
 use crate::graph::{CheckResult, Definitions, Selection, Severity};
-use crate::io::Materialization;
+use crate::io::{CommitFence, Materialization};
 use crate::lake::key::AssetKey;
 use crate::lake::Lake;
 
 pub use crate::lake::run_id::RunId;
 pub use eta::{AssetHistory, Eta};
 pub use store::{
-    EventKind, EventRecord, LastMaterialization, NewRun, RunFilter, RunRecord, RunState, RunStore,
+    Claim, EventKind, EventRecord, LastMaterialization, NewRun, RunFilter, RunRecord, RunState,
+    RunStore,
 };
 pub use worker::{run_worker, work_one, WorkerOptions, WorkerPool};
 
@@ -133,6 +134,8 @@ pub struct MaterializeOptions {
     /// The partition to materialize of every partitioned asset in the selection (assets that
     /// are not partitioned are materialized whole).
     pub partition: Option<String>,
+    /// Checked right before every commit of the run's data (a worker's claim on the run).
+    pub commit_fence: Option<CommitFence>,
 }
 
 impl Default for MaterializeOptions {
@@ -142,6 +145,7 @@ impl Default for MaterializeOptions {
             run_id: None,
             event_sink: None,
             partition: None,
+            commit_fence: None,
         }
     }
 }
@@ -165,6 +169,12 @@ impl MaterializeOptions {
         self
     }
 
+    /// Check `fence` right before every commit of the run's data.
+    pub fn with_commit_fence(mut self, fence: CommitFence) -> Self {
+        self.commit_fence = Some(fence);
+        self
+    }
+
     /// Send events to `sink`.
     pub fn with_event_sink(mut self, sink: impl Fn(&RunEvent) + Send + Sync + 'static) -> Self {
         self.event_sink = Some(Arc::new(sink));
@@ -179,6 +189,7 @@ impl fmt::Debug for MaterializeOptions {
             .field("run_id", &self.run_id)
             .field("event_sink", &self.event_sink.is_some())
             .field("partition", &self.partition)
+            .field("commit_fence", &self.commit_fence.is_some())
             .finish()
     }
 }

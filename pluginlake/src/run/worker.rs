@@ -1,13 +1,16 @@
 //! Workers: claim queued runs from the [`RunStore`], materialize them, record every event, send
 //! heartbeats, and recover the runs of workers that stopped.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::{MaterializeOptions, RunResult, RunStore};
-use crate::error::Result;
+use super::{Claim, MaterializeOptions, RunResult, RunState, RunStore};
+use crate::error::{Error, Result};
 use crate::graph::{Definitions, Selection};
+use crate::io::CommitFence;
 use crate::lake::Lake;
 use crate::run::store::RunRecord;
 
@@ -46,41 +49,159 @@ impl Default for WorkerOptions {
     }
 }
 
+impl WorkerOptions {
+    /// Check the timing: a heartbeat interval above zero, and `stale_after` longer than it (a
+    /// run whose heartbeats arrive on time must never look stale; three intervals or more leave
+    /// room for a slow store).
+    pub fn validate(&self) -> Result<()> {
+        if self.heartbeat_interval.is_zero() {
+            return Err(Error::Config(format!(
+                "worker {}: the heartbeat interval must be above zero",
+                self.id
+            )));
+        }
+        if self.stale_after <= self.heartbeat_interval {
+            return Err(Error::Config(format!(
+                "worker {}: stale_after ({:?}) must be longer than the heartbeat interval ({:?}), \
+                 else runs whose worker is alive are recovered and run twice; use three intervals \
+                 or more",
+                self.id, self.stale_after, self.heartbeat_interval
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Set when the worker's claim on its run is lost (or the worker stops running it): every later
+/// commit of the run's data is refused without asking the store.
+#[derive(Clone, Default)]
+struct Lost(Arc<AtomicBool>);
+
+impl Lost {
+    fn set(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    fn is_set(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Marks the claim lost when the worker stops running the run, however it stops (finished,
+/// canceled, shut down: the future dropped).
+struct LoseOnDrop(Lost);
+
+impl Drop for LoseOnDrop {
+    fn drop(&mut self) {
+        self.0.set();
+    }
+}
+
+/// The fence of a run's commits: the claim must hold, checked and renewed in the store right
+/// before `COMMIT` (a heartbeat on the store's clock).
+///
+/// What is atomic and what is not: the store and the catalog are two databases, so the check
+/// and the commit cannot be one transaction. The check renews the claim's heartbeat, so no
+/// recoverer can take the run for `stale_after` after it; a commit that takes longer than that
+/// could still land after a recovery. A cancel that arrives between the check and `COMMIT`
+/// lets that one commit land. Either way the commit carries the run's write key, so the next
+/// attempt finds it and does not write again.
+fn commit_fence(store: &RunStore, claim: &Claim, lost: &Lost) -> CommitFence {
+    let (store, claim, lost) = (store.clone(), claim.clone(), lost.clone());
+    let handle = tokio::runtime::Handle::current();
+    CommitFence::new(move || {
+        let refused = |state| Error::ClaimLost {
+            run: claim.run,
+            worker: claim.worker.clone(),
+            attempt: claim.attempt,
+            state,
+            current_attempt: claim.attempt,
+            holder: None,
+        };
+        if lost.is_set() {
+            return Err(refused(RunState::Started));
+        }
+        // The write runs on a blocking thread (or any thread): ask the store from a thread of
+        // its own, so that no runtime is entered twice.
+        let held = std::thread::scope(|s| {
+            s.spawn(|| handle.block_on(store.heartbeat(&claim)))
+                .join()
+                .unwrap_or_else(|_| Err(Error::Internal("checking a run's claim".into())))
+        })?;
+        if held {
+            return Ok(());
+        }
+        lost.set();
+        // Say what the run is now.
+        let now = std::thread::scope(|s| {
+            s.spawn(|| handle.block_on(store.get(claim.run)))
+                .join()
+                .ok()
+                .and_then(|r| r.ok())
+                .flatten()
+        });
+        Err(match now {
+            Some(run) => Error::ClaimLost {
+                run: claim.run,
+                worker: claim.worker.clone(),
+                attempt: claim.attempt,
+                state: run.state,
+                current_attempt: run.attempt,
+                holder: run.worker.filter(|_| run.state == RunState::Started),
+            },
+            None => refused(RunState::Started),
+        })
+    })
+}
+
 /// Recover stale runs, then claim and execute one queued run. `None` when the queue was empty.
+///
+/// The run is fenced by the worker's claim: its events, its commits and its finish are refused
+/// once the claim is lost (canceled, recovered after a missed heartbeat), and the attempt stops.
 pub async fn work_one(
     store: &RunStore,
     lake: &Lake,
     defs: &Definitions,
     options: &WorkerOptions,
 ) -> Result<Option<RunRecord>> {
+    options.validate()?;
     store.recover_stale(options.stale_after).await?;
     let Some(run) = store.claim(&options.id, options.max_started).await? else {
         return Ok(None);
     };
+    let claim = run.claim().ok_or_else(|| {
+        Error::Internal(format!("claimed run {} is not started by a worker", run.id))
+    })?;
     let selection: Selection = match run.selection.parse() {
         Ok(s) => s,
         Err(e) => {
-            store.finish(run.id, Some(&e.to_string())).await?;
+            finish(store, &claim, Some(&e.to_string()), options).await?;
             return store.get(run.id).await;
         }
     };
 
-    // Events go to the store in order, through one recorder task.
+    let lost = Lost::default();
+    let _lose_on_drop = LoseOnDrop(lost.clone());
+    // Events go to the store in order, through one recorder task. A failure to record one
+    // (the store refused it, or cannot be reached) ends the run: its log would be incomplete.
     let (events, mut received) = mpsc::unbounded_channel();
     let recorder = {
-        let (store, id) = (store.clone(), run.id);
+        let (store, claim, lost) = (store.clone(), claim.clone(), lost.clone());
         tokio::spawn(async move {
             while let Some(event) = received.recv().await {
-                if let Err(e) = store.record(id, &event).await {
-                    tracing::warn!(run = %id, error = %e, "could not record a run event");
+                if let Err(e) = store.record(&claim, &event).await {
+                    lost.set();
+                    return Err(e);
                 }
             }
+            Ok(())
         })
     };
     let materialize = options
         .materialize
         .clone()
         .with_run_id(run.id)
+        .with_commit_fence(commit_fence(store, &claim, &lost))
         .with_event_sink(move |e| {
             let _ = events.send(e.clone());
         });
@@ -89,7 +210,10 @@ pub async fn work_one(
         let mut tick = tokio::time::interval(options.heartbeat_interval);
         loop {
             tick.tick().await;
-            match store.heartbeat(run.id, &options.id).await {
+            if lost.is_set() {
+                return;
+            }
+            match store.heartbeat(&claim).await {
                 Ok(true) => {}
                 Ok(false) => return,
                 Err(e) => tracing::warn!(run = %run.id, error = %e, "heartbeat failed"),
@@ -101,14 +225,49 @@ pub async fn work_one(
         () = still_ours => None,
     };
     drop(materialize);
-    let _ = recorder.await;
-    match outcome {
+    let recorded = recorder
+        .await
+        .map_err(|e| Error::Task(format!("recording the events of run {}: {e}", run.id)))?;
+    let error = match (outcome, recorded) {
         // Canceled, or taken away after a missed heartbeat: the store already says so.
-        None => tracing::warn!(run = %run.id, "run no longer ours; stopped it"),
-        Some(Ok(result)) => store.finish(run.id, failure(&result).as_deref()).await?,
-        Some(Err(e)) => store.finish(run.id, Some(&e.to_string())).await?,
-    }
+        (None, _) | (_, Err(Error::ClaimLost { .. })) => {
+            lost.set();
+            tracing::warn!(run = %run.id, "run no longer ours; stopped it");
+            return store.get(run.id).await;
+        }
+        (Some(_), Err(e)) => Some(format!("could not record the run's events: {e}")),
+        (Some(Ok(result)), Ok(())) => failure(&result),
+        (Some(Err(e)), Ok(())) => Some(e.to_string()),
+    };
+    finish(store, &claim, error.as_deref(), options).await?;
     store.get(run.id).await
+}
+
+/// Finish the run, retrying while the store cannot be reached (a completed run left `started`
+/// would be recovered and run again) for up to `stale_after`, keeping the claim alive. A claim
+/// lost meanwhile is no error: the run is someone else's.
+async fn finish(
+    store: &RunStore,
+    claim: &Claim,
+    error: Option<&str>,
+    options: &WorkerOptions,
+) -> Result<()> {
+    let started = tokio::time::Instant::now();
+    loop {
+        match store.finish(claim, error).await {
+            Ok(()) => return Ok(()),
+            Err(Error::ClaimLost { .. }) => {
+                tracing::warn!(%claim, "run no longer ours; not finishing it");
+                return Ok(());
+            }
+            Err(e) if started.elapsed() + options.heartbeat_interval < options.stale_after => {
+                tracing::warn!(%claim, error = %e, "finishing the run failed; retrying");
+                tokio::time::sleep(options.heartbeat_interval).await;
+                let _ = store.heartbeat(claim).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Work the queue until `shutdown` completes. Errors of the store are logged and retried after
@@ -120,6 +279,7 @@ pub async fn run_worker(
     options: &WorkerOptions,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
+    options.validate()?;
     tokio::pin!(shutdown);
     loop {
         let worked = tokio::select! {
@@ -150,7 +310,7 @@ pub async fn run_worker(
 /// use pluginlake::run::{NewRun, RunStore, WorkerOptions, WorkerPool};
 /// let defs = pluginlake::graph::Definitions::registered()?.clone();
 /// let store = RunStore::open("sqlite://.data/runs.sqlite").await?;
-/// let pool = WorkerPool::spawn(&store, &lake, &defs, 2, &WorkerOptions::default());
+/// let pool = WorkerPool::spawn(&store, &lake, &defs, 2, &WorkerOptions::default())?;
 /// let run = store.submit(&NewRun::selecting(&defs, "+omop/condition_era")?).await?;
 /// // ... the pool runs it; ask the store about `run.id` ...
 /// pool.shutdown().await?;
@@ -162,14 +322,16 @@ pub struct WorkerPool {
 }
 
 impl WorkerPool {
-    /// Start `n` workers (at least 1) named `<options.id>-<i>`.
+    /// Start `n` workers (at least 1) named `<options.id>-<i>`; fails when the options do not
+    /// [validate](WorkerOptions::validate).
     pub fn spawn(
         store: &RunStore,
         lake: &Lake,
         defs: &Definitions,
         n: usize,
         options: &WorkerOptions,
-    ) -> WorkerPool {
+    ) -> Result<WorkerPool> {
+        options.validate()?;
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let workers = (0..n.max(1))
             .map(|i| {
@@ -187,7 +349,7 @@ impl WorkerPool {
                 })
             })
             .collect();
-        WorkerPool { stop, workers }
+        Ok(WorkerPool { stop, workers })
     }
 
     /// Stop every worker (a run in progress is abandoned, and recovered by the next worker once

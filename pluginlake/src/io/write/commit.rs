@@ -10,7 +10,7 @@ use super::{describe, emptied_by_delete, same_columns, Fill, COMMIT_AUTHOR};
 use crate::error::{Context, DuckDbErrorType, Error, Result};
 use crate::io::evolve::{self, Evolution, SchemaMode};
 use crate::io::partition::{PartitionFilter, Partitions};
-use crate::io::WriteMode;
+use crate::io::{CommitFence, WriteMode};
 use crate::lake::database::{self, RawConnection};
 use crate::lake::sql::{self, ColumnInfo, Ident, TableRef};
 
@@ -38,9 +38,9 @@ fn is_retryable(failed: &Failed) -> bool {
 }
 
 /// A failed attempt, and whether it was the `COMMIT` statement that failed.
-struct Failed {
-    error: Error,
-    at_commit: bool,
+pub(super) struct Failed {
+    pub(super) error: Error,
+    pub(super) at_commit: bool,
 }
 
 impl From<Error> for Failed {
@@ -72,22 +72,39 @@ pub(super) struct Commit<'a> {
     pub partition: Option<&'a PartitionFilter>,
     /// The view the new data is scanned through (Arrow and file fills).
     pub view: &'a Ident,
+    /// Checked right before `COMMIT` (a run's claim).
+    pub fence: Option<&'a CommitFence>,
 }
 
 impl Commit<'_> {
     /// Commit, retrying DuckLake's spurious failure. Returns the rows the fill statement
     /// reported, when it reports them.
-    pub(super) fn run(&self) -> Result<Option<u64>> {
+    /// An error of the `COMMIT` statement itself is returned as such: the write may have
+    /// committed.
+    pub(super) fn run(&self) -> std::result::Result<Option<u64>, Failed> {
         let mut attempt = 1;
         loop {
             match self.run_once() {
                 Err(f) if attempt < COMMIT_RETRIES && is_retryable(&f) => {
                     tracing::debug!(table = %self.table, attempt, error = %f.error, "DuckLake commit failed; retrying");
+                    // A commit that failed but committed must not be made again.
+                    if f.at_commit && self.committed().unwrap_or(true) {
+                        return Err(f);
+                    }
                     attempt += 1;
                 }
-                other => return other.map_err(|f| f.error),
+                other => return other,
             }
         }
+    }
+
+    /// Whether a snapshot carries this write's commit info.
+    fn committed(&self) -> Result<bool> {
+        let rows = self
+            .conn
+            .query_text(&sql::snapshot_by_extra_info(self.metadata, self.extra_info))
+            .context(|| format!("finding whether the write of {} committed", self.table))?;
+        Ok(!rows.is_empty())
     }
 
     fn run_once(&self) -> std::result::Result<Option<u64>, Failed> {
@@ -202,6 +219,9 @@ impl Commit<'_> {
                 &sql::set_commit_message(catalog, COMMIT_AUTHOR, self.message, self.extra_info),
                 "tagging the snapshot of",
             )?;
+            if let Some(fence) = self.fence {
+                fence.check()?;
+            }
             run("COMMIT", "committing").map_err(|error| Failed {
                 error,
                 at_commit: true,

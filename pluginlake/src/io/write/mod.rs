@@ -59,6 +59,11 @@ pub(crate) fn write_table(
     let view = Ident::new(&format!("__pluginlake_data_{}", write_id.simple()))
         .expect("a valid identifier");
     let conn = lake.raw_connection()?;
+    if let Some(write_key) = &options.write_key {
+        if let Some(m) = already_written(lake, &conn, key, table, write_key, options, started)? {
+            return Ok(m);
+        }
+    }
 
     let (fill, columns, rows, path) = match staged {
         Staged::Scan(scan) => {
@@ -110,6 +115,7 @@ pub(crate) fn write_table(
         "asset_key": key.parts(),
         "run_id": options.run_id,
         "write_id": write_id.to_string(),
+        "write_key": options.write_key,
         "rows": rows,
         "partition": options.partition,
     })
@@ -135,23 +141,49 @@ pub(crate) fn write_table(
         partitions: options.partitions.as_ref(),
         partition: partition.as_ref(),
         view: &view,
+        fence: options.fence.as_ref(),
     };
     let result = commit.run();
     if let Fill::Scan(_) = &fill {
         let _ = conn.execute(&sql::drop_view(&view));
     }
+    let remove_owned = || {
+        if let Fill::Files { owned, .. } = &fill {
+            for f in owned {
+                let _ = std::fs::remove_file(f);
+            }
+        }
+    };
     let inserted = match result {
         Ok(inserted) => inserted,
-        Err(e) => {
-            // Nothing references files of a failed write: remove pluginlake's own.
-            if let Fill::Files { owned, .. } = &fill {
-                for f in owned {
-                    let _ = std::fs::remove_file(f);
-                }
+        // `COMMIT` failed, but it may have committed (a connection lost while committing):
+        // the catalog says, on a new connection, whether the write's snapshot is there.
+        Err(failed) if failed.at_commit => match committed(lake, &extra_info) {
+            Ok(true) => {
+                tracing::warn!(%table, %write_id, error = %failed.error, "COMMIT reported an error, but the write's snapshot is in the catalog: it committed");
+                None
             }
+            Ok(false) => {
+                remove_owned();
+                return Err(failed.error);
+            }
+            // Unknown: the write's files stay (the catalog may reference them; the orphan
+            // cleanup removes them if not), and a retry with the same write key is safe.
+            Err(check) => {
+                tracing::warn!(%table, %write_id, error = %check, "cannot tell whether the write committed");
+                return Err(Error::CommitOutcomeUnknown {
+                    table: table.to_string(),
+                    write_id: write_id.to_string(),
+                    source: Box::new(failed.error),
+                });
+            }
+        },
+        Err(failed) => {
+            // Nothing references files of a failed write: remove pluginlake's own.
+            remove_owned();
             return Err(match &fill {
-                Fill::Scan(scan) => scan.explain(e),
-                _ => e,
+                Fill::Scan(scan) => scan.explain(failed.error),
+                _ => failed.error,
             });
         }
     };
@@ -321,6 +353,62 @@ fn check_merge_keys(table: &TableRef, keys: &[String], columns: &[ColumnInfo]) -
         }
     }
     Ok(())
+}
+
+/// Whether a snapshot carries this write's unique commit info, asked on a new connection (the
+/// write's own may be broken).
+fn committed(lake: &Lake, extra_info: &str) -> Result<bool> {
+    let conn = lake.raw_connection()?;
+    let rows = conn
+        .query_text(&sql::snapshot_by_extra_info(lake.metadata(), extra_info))
+        .context(|| "finding whether a write committed".to_owned())?;
+    Ok(!rows.is_empty())
+}
+
+/// The materialization of an earlier write with the same write key (an attempt redone), if a
+/// snapshot carries it.
+fn already_written(
+    lake: &Lake,
+    conn: &RawConnection,
+    key: &AssetKey,
+    table: &TableRef,
+    write_key: &str,
+    options: &WriteOptions,
+    started: Instant,
+) -> Result<Option<Materialization>> {
+    // A plain-text prefilter (the key, JSON-escaped), then the exact key from the parsed info.
+    let needle = serde_json::to_string(write_key)
+        .map_err(|e| Error::Internal(format!("serializing a write key: {e}")))?;
+    let rows = conn
+        .query_text(&sql::snapshots_mentioning(lake.metadata(), &needle))
+        .context(|| format!("looking for an earlier write of {table}"))?;
+    let found = rows.into_iter().find_map(|row| {
+        let snapshot: i64 = row.first()?.as_deref()?.parse().ok()?;
+        let info: serde_json::Value = serde_json::from_str(row.get(1)?.as_deref()?).ok()?;
+        (info["write_key"].as_str() == Some(write_key)).then_some((snapshot, info))
+    });
+    let Some((snapshot_id, info)) = found else {
+        return Ok(None);
+    };
+    tracing::info!(asset = %key, %table, snapshot = snapshot_id, write_key, "already written by an earlier attempt; not writing again");
+    let bytes = conn
+        .query_text(&sql::snapshot_file_bytes(lake.metadata(), snapshot_id))
+        .context(|| format!("summing the files of snapshot {snapshot_id}"))?
+        .first()
+        .and_then(|r| r.first().cloned().flatten())
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(0);
+    Ok(Some(Materialization {
+        key: key.clone(),
+        table: table.to_string(),
+        snapshot_id,
+        rows: info["rows"].as_u64().unwrap_or(0),
+        columns: Vec::new(),
+        parquet_bytes: bytes.max(0) as u64,
+        path: WritePath::DuckDb,
+        duration: started.elapsed(),
+        run_id: options.run_id,
+    }))
 }
 
 /// The snapshot a write committed (found by its unique commit info) and the bytes of Parquet

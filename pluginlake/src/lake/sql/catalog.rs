@@ -117,6 +117,16 @@ pub(crate) fn snapshot_by_extra_info(metadata: &str, extra_info: &str) -> String
     )
 }
 
+/// Snapshots whose commit extra info contains `needle` (plain text, no wildcards), with that
+/// info, oldest first.
+pub(crate) fn snapshots_mentioning(metadata: &str, needle: &str) -> String {
+    format!(
+        "SELECT snapshot_id, commit_extra_info FROM {metadata}.ducklake_snapshot_changes \
+         WHERE strpos(commit_extra_info, {}) > 0 ORDER BY snapshot_id",
+        quote_literal(needle)
+    )
+}
+
 /// Bytes of the data files that `snapshot` added (a write's Parquet output), from DuckLake's
 /// `ducklake_data_file` table in `metadata`.
 pub(crate) fn snapshot_file_bytes(metadata: &str, snapshot: i64) -> String {

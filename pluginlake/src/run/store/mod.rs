@@ -19,7 +19,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub use model::{
-    EventKind, EventRecord, LastMaterialization, NewRun, RunFilter, RunRecord, RunState,
+    Claim, EventKind, EventRecord, LastMaterialization, NewRun, RunFilter, RunRecord, RunState,
 };
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};

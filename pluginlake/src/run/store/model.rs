@@ -154,6 +154,46 @@ pub struct RunRecord {
     pub heartbeat_at: Option<DateTime<Utc>>,
 }
 
+impl RunRecord {
+    /// The claim of the worker that holds this run, when it is started.
+    pub fn claim(&self) -> Option<Claim> {
+        match (&self.state, &self.worker) {
+            (RunState::Started, Some(worker)) => Some(Claim {
+                run: self.id,
+                worker: worker.clone(),
+                attempt: self.attempt,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// What a worker holds while it runs a run: the run, the worker and the attempt it started.
+///
+/// Every change a worker makes to its run (heartbeats, events, finishing) and every commit of
+/// the run's data is fenced by the claim: the store accepts it only while the run is `started`
+/// by this worker in this attempt, so an attempt that lost the run (canceled, recovered after a
+/// missed heartbeat, its worker shut down) can neither finish the run nor commit data.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Claim {
+    /// The run.
+    pub run: RunId,
+    /// The worker that claimed it.
+    pub worker: String,
+    /// The attempt the claim started (1 for the first).
+    pub attempt: u32,
+}
+
+impl fmt::Display for Claim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "run {} (worker {}, attempt {})",
+            self.run, self.worker, self.attempt
+        )
+    }
+}
+
 /// What an entry of a run's event log records: the store's own state changes, and the
 /// executor's [`RunEvent`](crate::run::RunEvent)s.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -118,7 +118,7 @@ pub(super) fn millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
-fn instant(ms: i64) -> Result<DateTime<Utc>> {
+pub(super) fn instant(ms: i64) -> Result<DateTime<Utc>> {
     DateTime::from_timestamp_millis(ms)
         .ok_or_else(|| corrupt(&format!("the time {ms} (milliseconds since 1970)")))
 }
