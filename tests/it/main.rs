@@ -26,6 +26,7 @@ mod rows;
 mod run_store;
 mod schema_evolution;
 mod secrets;
+mod shared_catalog;
 mod workers;
 mod write_modes;
 mod xml_documents;

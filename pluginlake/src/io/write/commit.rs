@@ -27,6 +27,9 @@ const COMMIT_RETRIES: usize = 5;
 /// the commit itself above (an invalid-input or catalog error of `COMMIT`; such errors of the
 /// statements before it are about the data, and final). Decided by DuckDB's error type.
 fn is_retryable(failed: &Failed) -> bool {
+    if failed.appeared {
+        return true;
+    }
     let Error::DuckDb { source, .. } = &failed.error else {
         return false;
     };
@@ -37,10 +40,18 @@ fn is_retryable(failed: &Failed) -> bool {
     }
 }
 
+/// A catalog error of DuckDB (such as "table already exists").
+fn is_catalog_error(error: &Error) -> bool {
+    matches!(error, Error::DuckDb { source, .. } if source.error_type() == Some(DuckDbErrorType::Catalog))
+}
+
 /// A failed attempt, and whether it was the `COMMIT` statement that failed.
 pub(super) struct Failed {
     pub(super) error: Error,
     pub(super) at_commit: bool,
+    /// The table was absent when the write looked, and another writer created it before the
+    /// write's `CREATE TABLE`: run again, as a write to the existing table.
+    appeared: bool,
 }
 
 impl From<Error> for Failed {
@@ -48,6 +59,7 @@ impl From<Error> for Failed {
         Failed {
             error,
             at_commit: false,
+            appeared: false,
         }
     }
 }
@@ -173,15 +185,27 @@ impl Commit<'_> {
             }
             Ok(())
         };
-        let create = || -> Result<()> {
+        // A table absent when the write looked is created with `CREATE TABLE`, which fails if
+        // another writer created it since (then the write runs again, against that table); an
+        // existing table that a replace re-creates is replaced.
+        let create = |replace: bool| -> std::result::Result<(), Failed> {
             run(
                 &sql::create_schema(catalog, table),
                 "creating the schema of",
             )?;
-            run(
-                &sql::create_or_replace_table(catalog, table, &evolution.columns),
-                "creating",
-            )?;
+            let statement = if replace {
+                sql::create_or_replace_table(catalog, table, &evolution.columns)
+            } else {
+                sql::create_table(catalog, table, &evolution.columns)
+            };
+            run(&statement, "creating").map_err(|error| {
+                let appeared = !replace && is_catalog_error(&error);
+                Failed {
+                    error,
+                    at_commit: false,
+                    appeared,
+                }
+            })?;
             if let Some(p) = self.partitions {
                 run(
                     &sql::set_partitioned_by(catalog, table, &p.partitioned_by()),
@@ -193,7 +217,7 @@ impl Commit<'_> {
         let transaction = || -> std::result::Result<Option<u64>, Failed> {
             run("BEGIN TRANSACTION", "starting the write of")?;
             match (self.mode, exists, self.partition) {
-                (_, false, _) => create()?,
+                (_, false, _) => create(false)?,
                 (WriteMode::Replace, true, Some(filter)) => {
                     evolve()?;
                     run(
@@ -205,7 +229,7 @@ impl Commit<'_> {
                     evolve()?;
                     run(&sql::delete_all(catalog, table), "emptying")?;
                 }
-                (WriteMode::Replace, true, None) => create()?,
+                (WriteMode::Replace, true, None) => create(true)?,
                 // Appends and merges add to the existing table.
                 (WriteMode::Append | WriteMode::Merge { .. }, true, _) => evolve()?,
             }
@@ -225,6 +249,7 @@ impl Commit<'_> {
             run("COMMIT", "committing").map_err(|error| Failed {
                 error,
                 at_commit: true,
+                appeared: false,
             })?;
             Ok(reported
                 .first()

@@ -34,6 +34,16 @@ pub(crate) fn create_or_replace_table(
     )
 }
 
+/// `CREATE TABLE catalog.schema.table (columns...)`: fails when the table exists (a first
+/// write must not replace a table another writer created meanwhile).
+pub(crate) fn create_table(catalog: &Ident, table: &TableRef, columns: &[ColumnInfo]) -> String {
+    create_or_replace_table(catalog, table, columns).replacen(
+        "CREATE OR REPLACE TABLE",
+        "CREATE TABLE",
+        1,
+    )
+}
+
 /// `ALTER TABLE ...` for one change of a column: add it, change its type, or drop it.
 pub(crate) fn alter_table(catalog: &Ident, table: &TableRef, change: AlterColumn<'_>) -> String {
     let t = table.qualified(catalog);
