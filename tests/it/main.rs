@@ -16,6 +16,7 @@ mod error_kinds;
 mod files;
 mod independent_reader;
 mod json_documents;
+mod key_case;
 mod materialize;
 mod memory_safety;
 mod parquet_registration;

@@ -117,8 +117,9 @@ impl Definitions {
             if index.insert(spec.key.clone(), i).is_some() {
                 return Err(GraphError::DuplicateKey(spec.key.clone()));
             }
+            // Tables are named case-insensitively: `raw/Events` and `raw/events` collide.
             let table = spec.key.table()?;
-            if let Some(first) = tables.insert(table.clone(), i) {
+            if let Some(first) = tables.insert(spec.key.table_identity(), i) {
                 return Err(GraphError::DuplicateTable {
                     table: table.to_string(),
                     first: specs[first].key.clone(),

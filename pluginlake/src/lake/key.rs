@@ -26,6 +26,10 @@ pub const DEFAULT_SCHEMA: &str = "main";
 /// assert_eq!(key.table().unwrap().to_string(), "omop.condition_era");
 /// assert_eq!(AssetKey::parse("titanic_raw").table().unwrap().to_string(), "main.titanic_raw");
 /// ```
+///
+/// Tables are named case-insensitively, as DuckDB's identifiers are (even quoted): `raw/Events`
+/// and `raw/events` are one table. A graph rejects two such assets; writes, table locks and
+/// run claims treat them as one table (the table keeps the spelling it was created with).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct AssetKey(Vec<String>);
@@ -79,6 +83,15 @@ impl AssetKey {
         let schema = Ident::new(schema).map_err(|e| invalid(format!("schema part: {e}")))?;
         let table = Ident::new(table).map_err(|e| invalid(format!("table part: {e}")))?;
         Ok(TableRef::new(schema, table))
+    }
+
+    /// The table this key writes, as compared everywhere keys become tables: `schema.table` in
+    /// lower case (DuckDB's identifiers are case-insensitive); the lower-cased key when it maps
+    /// to no table.
+    pub(crate) fn table_identity(&self) -> String {
+        self.table()
+            .map_or_else(|_| self.to_string(), |t| t.to_string())
+            .to_ascii_lowercase()
     }
 }
 

@@ -57,7 +57,7 @@ struct Inner {
     extensions: Vec<Provisioned>,
     /// One lock per table written by this process: writers of one table take turns (DuckLake
     /// fails the second of two concurrent replaces of a table with a transaction conflict).
-    table_locks: Mutex<HashMap<TableRef, Arc<Mutex<()>>>>,
+    table_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
 /// One row of `ducklake_snapshots()`.
@@ -242,7 +242,11 @@ impl Lake {
             .table_locks
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        locks.entry(table.clone()).or_default().clone()
+        // One lock per table whatever the spelling: DuckDB's identifiers are case-insensitive.
+        locks
+            .entry(table.to_string().to_ascii_lowercase())
+            .or_default()
+            .clone()
     }
 
     /// The quoted `database.schema` of DuckLake's metadata tables.

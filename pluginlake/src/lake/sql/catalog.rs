@@ -32,7 +32,7 @@ pub(crate) fn table_shape(metadata: &str, table: &TableRef) -> String {
          JOIN {metadata}.ducklake_table t ON t.schema_id = s.schema_id \
          JOIN {metadata}.ducklake_column c ON c.table_id = t.table_id \
          LEFT JOIN {metadata}.ducklake_table_stats st ON st.table_id = t.table_id \
-         WHERE s.schema_name = {} AND t.table_name = {} AND s.end_snapshot IS NULL \
+         WHERE lower(s.schema_name) = lower({}) AND lower(t.table_name) = lower({}) AND s.end_snapshot IS NULL \
          AND t.end_snapshot IS NULL AND c.end_snapshot IS NULL AND c.parent_column IS NULL \
          ORDER BY c.column_order",
         quote_literal(table.schema().as_str()),
@@ -50,7 +50,7 @@ pub(crate) fn partition_shape(metadata: &str, table: &TableRef) -> String {
          JOIN {metadata}.ducklake_partition_info p ON p.table_id = t.table_id \
          JOIN {metadata}.ducklake_partition_column pc ON pc.partition_id = p.partition_id \
          JOIN {metadata}.ducklake_column c ON c.table_id = t.table_id AND c.column_id = pc.column_id \
-         WHERE s.schema_name = {} AND t.table_name = {} AND s.end_snapshot IS NULL \
+         WHERE lower(s.schema_name) = lower({}) AND lower(t.table_name) = lower({}) AND s.end_snapshot IS NULL \
          AND t.end_snapshot IS NULL AND p.end_snapshot IS NULL AND c.end_snapshot IS NULL \
          ORDER BY pc.partition_key_index",
         quote_literal(table.schema().as_str()),
@@ -89,7 +89,7 @@ pub(crate) fn list_tables(catalog: &Ident) -> String {
 /// Whether a table exists (parameters: schema, table).
 pub(crate) fn table_exists(catalog: &Ident) -> String {
     format!(
-        "SELECT count(*) FROM duckdb_tables() WHERE database_name = {} AND schema_name = ? AND table_name = ?",
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = {} AND lower(schema_name) = lower(?) AND lower(table_name) = lower(?)",
         quote_literal(catalog.as_str())
     )
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use super::row::{instant, RunRow, RUN_COLUMNS};
 use super::{db, on_pool, Backend, Claim, EventKind, NewRun, RunRecord, RunState, RunStore};
 use crate::error::{Error, Result};
+use crate::lake::key::AssetKey;
 use crate::lake::run_id::RunId;
 use crate::run::RunEvent;
 
@@ -82,7 +83,7 @@ impl RunStore {
         let event = self.sql(STATE_EVENT);
         // A run writes tables: runs writing one table (whatever the keys' spelling) exclude each
         // other.
-        let mut tables: Vec<String> = run.assets.iter().map(ToString::to_string).collect();
+        let mut tables: Vec<String> = run.assets.iter().map(AssetKey::table_identity).collect();
         tables.sort();
         tables.dedup();
         let created_at: i64 = on_pool!(self, pool => {
