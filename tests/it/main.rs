@@ -17,6 +17,7 @@ mod files;
 mod independent_reader;
 mod json_documents;
 mod key_case;
+mod maintenance;
 mod materialize;
 mod memory_safety;
 mod parquet_registration;

@@ -15,6 +15,7 @@
 //! my-pipeline submit '+omop/condition_era' # queue a run in the run store; prints its id
 //! my-pipeline worker [--drain]            # claim and execute queued runs
 //! my-pipeline status <run id>             # a run's state and events
+//! my-pipeline maintain [--dry-run]        # expire, merge, clean up, remove orphaned files
 //! ```
 //!
 //! The lake is configured as [`LakeConfig::load`] says (defaults, `pluginlake.toml`,
@@ -31,9 +32,10 @@ use clap::{Parser, Subcommand};
 use crate::error::{Error, Result};
 use crate::graph::{Definitions, Selection};
 use crate::lake::config::LakeConfig;
-use crate::lake::Lake;
+use crate::lake::{Lake, Maintenance};
 use crate::run::{
-    run_worker, work_one, MaterializeOptions, NewRun, RunId, RunStore, WorkerOptions,
+    run_worker, work_one, MaterializeOptions, NewRun, RunFilter, RunId, RunState, RunStore,
+    WorkerOptions,
 };
 use report::{assets, graph, progress, runs, summary};
 
@@ -118,6 +120,23 @@ enum Command {
         /// How long to wait when the queue is empty, in milliseconds.
         #[arg(long, default_value_t = 500)]
         poll_ms: u64,
+    },
+    /// Maintain the lake: expire old snapshots (when asked), merge small files, remove files
+    /// scheduled for deletion and orphaned files (files of writers killed before their commit)
+    /// older than --min-age-s, and older than every started run of the run store.
+    Maintain {
+        /// Expire snapshots committed more than this many seconds ago (default: keep all).
+        #[arg(long)]
+        expire_older_than_s: Option<u64>,
+        /// Do not merge small files.
+        #[arg(long)]
+        no_merge: bool,
+        /// Remove only files (scheduled for deletion, or orphaned) at least this many seconds old.
+        #[arg(long, default_value_t = 86_400)]
+        min_age_s: u64,
+        /// Say what would be removed, and remove nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -277,6 +296,60 @@ where
             for e in store.events(run_id).await? {
                 let asset = e.asset.map(|a| format!(" {a}")).unwrap_or_default();
                 outln!(out, "{} {}{asset}", report::time(e.at), e.kind)?;
+            }
+        }
+        Command::Maintain {
+            expire_older_than_s,
+            no_merge,
+            min_age_s,
+            dry_run,
+        } => {
+            let store = RunStore::open(&config.run_store_url()).await?;
+            let lake = Lake::open_async(config).await?;
+            let min_age = Duration::from_secs(min_age_s);
+            // A started run may be writing files in another process: keep what is younger.
+            let oldest_run = store
+                .runs(&RunFilter {
+                    state: Some(RunState::Started),
+                    limit: Some(u32::MAX),
+                    ..RunFilter::default()
+                })
+                .await?
+                .into_iter()
+                .filter_map(|r| r.started_at)
+                .min();
+            let maintenance = Maintenance {
+                expire_older_than: expire_older_than_s.map(Duration::from_secs),
+                merge_small_files: !no_merge,
+                cleanup_older_than: Some(min_age),
+                orphans_older_than: None,
+                dry_run,
+            };
+            let report = crate::lake::blocking({
+                let lake = lake.clone();
+                move || -> Result<_> {
+                    let mut report = lake.maintain(&maintenance)?;
+                    let cutoff = chrono::Duration::from_std(min_age)
+                        .ok()
+                        .and_then(|age| chrono::Utc::now().checked_sub_signed(age))
+                        .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+                    let cutoff = oldest_run.map_or(cutoff, |r| r.min(cutoff));
+                    report.orphans = lake.delete_orphaned_files(cutoff, dry_run)?;
+                    Ok(report)
+                }
+            })
+            .await?;
+            let verb = if dry_run { "would remove" } else { "removed" };
+            outln!(out, "expired snapshots: {}", report.expired_snapshots)?;
+            outln!(out, "merged small files: {}", report.merged)?;
+            outln!(
+                out,
+                "{verb} files scheduled for deletion: {}",
+                report.cleaned_files
+            )?;
+            outln!(out, "{verb} orphaned files: {}", report.orphans.len())?;
+            for f in &report.orphans {
+                outln!(out, "  {}", f.display())?;
             }
         }
         Command::Worker {

@@ -5,12 +5,14 @@ mod connection;
 pub(crate) mod database;
 mod extensions;
 pub mod key;
+pub(crate) mod maintenance;
 pub(crate) mod redact;
 pub(crate) mod run_id;
 pub(crate) mod sql;
 
 pub use connection::LakeConnection;
 pub use extensions::{ProvisionError, Provisioned, Step};
+pub use maintenance::{Maintenance, MaintenanceReport};
 pub use sql::{Ident, TableRef};
 
 use std::collections::HashMap;

@@ -24,6 +24,7 @@ use crate::error::{Context, Error, Result};
 use crate::io::partition::PartitionFilter;
 use crate::lake::database::RawConnection;
 use crate::lake::key::AssetKey;
+use crate::lake::maintenance::WriteInProgress;
 use crate::lake::sql::{self, ColumnInfo, Ident, TableRef};
 use crate::lake::Lake;
 use commit::Commit;
@@ -53,6 +54,8 @@ pub(crate) fn write_table(
     options: &WriteOptions,
 ) -> Result<Materialization> {
     let started = Instant::now();
+    // Files this write creates are not orphans while it runs.
+    let _in_progress = WriteInProgress::start();
     let partition = partition_filter(table, options).map_err(|e| e.in_asset(key))?;
     let merging = matches!(options.mode, WriteMode::Merge { .. });
     let write_id = uuid::Uuid::now_v7();

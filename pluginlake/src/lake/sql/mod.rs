@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 mod catalog;
 mod ident;
+mod maintenance;
 mod query;
 mod scan;
 mod session;
@@ -22,6 +23,7 @@ mod types;
 pub(crate) use catalog::*;
 use ident::{quote_ident, quote_literal, quote_path};
 pub use ident::{Ident, TableRef};
+pub(crate) use maintenance::*;
 pub(crate) use query::*;
 pub(crate) use scan::*;
 pub(crate) use session::*;
