@@ -54,6 +54,35 @@ fn slow() -> DataFrame {
     tick(-1)
 }
 
+/// An append asset: each run adds three rows naming the run, after a pause of up to
+/// `PL_LEDGER_MS` (default 0) ms. The soak test checks that every run's rows are in the table
+/// exactly once, whatever workers are killed and runs canceled.
+#[asset(key_prefix = "queue", mode = "append")]
+fn ledger(ctx: &AssetContext) -> DataFrame {
+    let max_ms: u64 = std::env::var("PL_LEDGER_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if max_ms > 0 {
+        let random = uuid_like_random();
+        std::thread::sleep(Duration::from_millis(random % max_ms));
+    }
+    let run = ctx.run_id().to_string();
+    df!["run" => [run.clone(), run.clone(), run], "i" => [0i64, 1, 2]].unwrap()
+}
+
+/// A few random bits, without a random-number crate.
+fn uuid_like_random() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
+}
+
 fn main() -> ExitCode {
     pluginlake::cli::main()
 }

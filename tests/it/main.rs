@@ -29,6 +29,7 @@ mod run_store;
 mod schema_evolution;
 mod secrets;
 mod shared_catalog;
+mod soak;
 mod workers;
 mod write_modes;
 mod xml_documents;
