@@ -369,12 +369,18 @@ fn quick_append(ctx: &AssetContext) -> DataFrame {
     df!["run" => [ctx.run_id().to_string()]].unwrap()
 }
 
-/// Stalls the first time it runs (in this process), long enough for its worker to be stopped
-/// after the asset committed.
+/// Stalls the first time it runs for a run, long enough for its worker to be stopped after the
+/// asset committed.
 #[asset_check(asset = quick_append)]
-fn stalls_once(_rows: DataFrame) -> bool {
-    static STALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-    if !STALLED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+fn stalls_once(ctx: &AssetContext, _rows: DataFrame) -> bool {
+    static STALLED: std::sync::Mutex<Vec<RunId>> = std::sync::Mutex::new(Vec::new());
+    let first = {
+        let mut stalled = STALLED.lock().unwrap();
+        let first = !stalled.contains(&ctx.run_id());
+        stalled.push(ctx.run_id());
+        first
+    };
+    if first {
         std::thread::sleep(Duration::from_secs(3));
     }
     true
