@@ -280,13 +280,18 @@ impl RunStore {
                 .await
                 .map_err(db(format!("moving run {id} to {to}")))?;
             if attempt.is_some() {
-                sqlx::query(sqlx::AssertSqlSafe(insert))
+                let recorded = sqlx::query(sqlx::AssertSqlSafe(insert))
                     .bind(&key)
                     .bind(event.as_str())
                     .bind(detail.to_string())
                     .execute(&mut *tx)
-                    .await
-                    .map_err(db(format!("recording the {event} event of run {id}")))?;
+                    .await;
+                if let Err(e) = recorded {
+                    // Rolled back now, not when the connection is reused: the run's row stays
+                    // locked until then.
+                    let _ = tx.rollback().await;
+                    return Err(db(format!("recording the {event} event of run {id}"))(e));
+                }
                 tx.commit()
                     .await
                     .map_err(db(format!("committing the move of run {id} to {to}")))?;
@@ -375,13 +380,16 @@ impl RunStore {
                 .await
                 .map_err(db("claiming a queued run"))?;
             if let Some(run) = &row {
-                sqlx::query(sqlx::AssertSqlSafe(event))
+                let recorded = sqlx::query(sqlx::AssertSqlSafe(event))
                     .bind(run.id())
                     .bind(EventKind::Started.as_str())
                     .bind(&detail)
                     .execute(&mut *tx)
-                    .await
-                    .map_err(db("recording the started event of a claim"))?;
+                    .await;
+                if let Err(e) = recorded {
+                    let _ = tx.rollback().await;
+                    return Err(db("recording the started event of a claim")(e));
+                }
             }
             tx.commit().await.map_err(db("committing a claim"))?;
             row
