@@ -21,6 +21,7 @@ mod dataframe;
 pub(crate) mod durable;
 pub(crate) mod evolve;
 pub mod files;
+pub(crate) mod handoff;
 pub mod json;
 mod parquet;
 pub(crate) mod partition;
@@ -427,11 +428,23 @@ impl Lake {
         value: T,
         options: &WriteOptions,
     ) -> Result<Materialization> {
-        let key = key.into();
+        self.store_reading_back(key.into(), value, options, false)
+            .map(|(m, _)| m)
+    }
+
+    /// [`Lake::store_with`]; with `read_back`, also the table as committed when the write can
+    /// hand it to downstream assets in a run.
+    pub(crate) fn store_reading_back<T: TypeHandler>(
+        &self,
+        key: AssetKey,
+        value: T,
+        options: &WriteOptions,
+        read_back: bool,
+    ) -> Result<(Materialization, Option<handoff::Handoff>)> {
         let table = key.table()?;
         let mut sink = TableSink::new(table.clone());
         value.store(&mut sink)?;
-        write::write_table(self, &key, &table, sink.finish()?, options)
+        write::write_table(self, &key, &table, sink.finish()?, options, read_back)
     }
 
     /// Load the asset `key` (the whole table, latest snapshot) as a `T`.
