@@ -63,7 +63,7 @@ chain!(a00,
 );
 
 /// The plain-SQL replace of every table once: DuckLake's DELETE + INSERT in one transaction.
-fn sql_replace_all(conn: &duckdb::Connection) {
+fn sql_replace_all(conn: &pluginlake::LakeConnection) {
     for i in 0..LEN {
         conn.execute_batch(&format!(
             "BEGIN; DELETE FROM lake.sql_floor.a{i:02}; \

@@ -362,6 +362,7 @@ unsafe extern "C" fn scan_release(stream: *mut FFI_ArrowArrayStream) {
         (*stream).private_data = ptr::null_mut();
         (*stream).release = None;
     }
+}
 
 /// The schema and batches of `result` with Arrow `options` (see [`RawConnection::query_arrow`]).
 ///
