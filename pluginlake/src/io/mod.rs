@@ -28,6 +28,7 @@ mod read;
 mod record_batch;
 pub mod rows;
 mod write;
+#[cfg(feature = "xml")]
 pub mod xml;
 
 pub use evolve::SchemaMode;
@@ -35,6 +36,7 @@ pub use files::{CsvFile, ParquetFile, ParquetFiles};
 pub use json::{JsonDocuments, JsonRows};
 pub use partition::{PartitionFilter, PartitionKeys, PartitionKind, Partitions, Window};
 pub use rows::Rows;
+#[cfg(feature = "xml")]
 pub use xml::{XmlDocuments, XmlRows};
 
 use std::time::Duration;

@@ -243,8 +243,9 @@ impl RunStore {
         // leaves a started run with its event, never one without.
         let detail = serde_json::json!({ "worker": worker }).to_string();
         // The claimed run comes back from the UPDATE itself (RETURNING), not from a second read.
-        let claimed: Option<RunRow> = match &self.backend {
-            Backend::Sqlite(pool) => {
+        let claimed: Option<RunRow> = match self.backend {
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(ref pool) => {
                 let mut tx = pool.begin().await.map_err(db("starting a claim"))?;
                 let sql = format!(
                     "UPDATE runs SET state = 'started', attempt = attempt + 1, worker = $1, \
@@ -270,7 +271,8 @@ impl RunStore {
                 tx.commit().await.map_err(db("committing a claim"))?;
                 row
             }
-            Backend::Postgres(pool) => {
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(ref pool) => {
                 let mut tx = pool.begin().await.map_err(db("starting a claim"))?;
                 sqlx::query("SELECT pg_advisory_xact_lock(7170616)")
                     .execute(&mut *tx)
