@@ -204,7 +204,7 @@ impl RunStore {
         text: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let changed = on_pool!(self, pool => {
+        let changed: u64 = on_pool!(self, pool => {
             sqlx::query(sql)
                 .bind(id.to_string())
                 .bind(text)
@@ -309,7 +309,7 @@ impl RunStore {
     /// Record that `worker` still runs `id`. False when the run is no longer `started` by this
     /// worker (canceled, or recovered after a missed heartbeat): the worker should stop.
     pub async fn heartbeat(&self, id: RunId, worker: &str) -> Result<bool> {
-        let changed = on_pool!(self, pool => {
+        let changed: u64 = on_pool!(self, pool => {
             sqlx::query(
                 "UPDATE runs SET heartbeat_at = $3 WHERE id = $1 AND worker = $2 AND state = 'started'",
             )
@@ -366,7 +366,7 @@ impl RunStore {
                     EventKind::Failed,
                 )
             };
-            let changed = on_pool!(self, pool => {
+            let changed: u64 = on_pool!(self, pool => {
                 sqlx::query(sql)
                     .bind(&key)
                     .bind(&reason)
