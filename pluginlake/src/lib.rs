@@ -188,7 +188,18 @@ pub mod __private {
     pub use crate::graph::expand::{
         check_result, load_input, store_output, AssetRegistration, CheckRegistration,
     };
+    pub use chrono::NaiveDateTime;
     pub use inventory;
+    pub use pluginlake_core::window_start;
+
+    /// `Partitions` in time windows from a start `#[asset]` has checked (a constant).
+    pub fn time_window(
+        column: &str,
+        window: crate::io::Window,
+        start: NaiveDateTime,
+    ) -> crate::io::Partitions {
+        crate::io::Partitions::from_window_start(column, window, start)
+    }
 }
 
 pub use error::{Error, ErrorKind, Result};

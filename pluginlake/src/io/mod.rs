@@ -233,24 +233,7 @@ impl TableData {
     }
 }
 
-/// How a write changes the table. Each is one DuckLake snapshot.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WriteMode {
-    /// The table becomes exactly the new data (created, or re-created with new columns).
-    #[default]
-    Replace,
-    /// The new rows are added (the table is created on first write; its columns evolve as the
-    /// [`SchemaMode`] allows).
-    Append,
-    /// Upsert on key columns: rows whose keys exist are updated, the others inserted (the table
-    /// is created on first write; its columns evolve as the [`SchemaMode`] allows; keys must be
-    /// unique in the new data).
-    Merge {
-        /// The key columns.
-        keys: Vec<String>,
-    },
-}
+pub use pluginlake_core::WriteMode;
 
 /// Options of one write.
 ///
