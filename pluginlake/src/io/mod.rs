@@ -29,6 +29,7 @@ mod read;
 mod record_batch;
 pub mod rows;
 mod write;
+#[cfg(feature = "xml")]
 pub mod xml;
 
 pub use evolve::SchemaMode;
@@ -36,6 +37,7 @@ pub use files::{CsvFile, ParquetFile, ParquetFiles};
 pub use json::{JsonDocuments, JsonRows};
 pub use partition::{PartitionFilter, PartitionKeys, PartitionKind, Partitions, Window};
 pub use rows::Rows;
+#[cfg(feature = "xml")]
 pub use xml::{XmlDocuments, XmlRows};
 
 use std::time::Duration;
@@ -232,24 +234,7 @@ impl TableData {
     }
 }
 
-/// How a write changes the table. Each is one DuckLake snapshot.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WriteMode {
-    /// The table becomes exactly the new data (created, or re-created with new columns).
-    #[default]
-    Replace,
-    /// The new rows are added (the table is created on first write; its columns evolve as the
-    /// [`SchemaMode`] allows).
-    Append,
-    /// Upsert on key columns: rows whose keys exist are updated, the others inserted (the table
-    /// is created on first write; its columns evolve as the [`SchemaMode`] allows; keys must be
-    /// unique in the new data).
-    Merge {
-        /// The key columns.
-        keys: Vec<String>,
-    },
-}
+pub use pluginlake_core::WriteMode;
 
 /// Options of one write.
 ///

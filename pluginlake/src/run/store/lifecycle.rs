@@ -204,7 +204,7 @@ impl RunStore {
         text: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let changed = on_pool!(self, pool => {
+        let changed: u64 = on_pool!(self, pool => {
             sqlx::query(sql)
                 .bind(id.to_string())
                 .bind(text)
@@ -243,8 +243,9 @@ impl RunStore {
         // leaves a started run with its event, never one without.
         let detail = serde_json::json!({ "worker": worker }).to_string();
         // The claimed run comes back from the UPDATE itself (RETURNING), not from a second read.
-        let claimed: Option<RunRow> = match &self.backend {
-            Backend::Sqlite(pool) => {
+        let claimed: Option<RunRow> = match self.backend {
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(ref pool) => {
                 let mut tx = pool.begin().await.map_err(db("starting a claim"))?;
                 let sql = format!(
                     "UPDATE runs SET state = 'started', attempt = attempt + 1, worker = $1, \
@@ -270,7 +271,8 @@ impl RunStore {
                 tx.commit().await.map_err(db("committing a claim"))?;
                 row
             }
-            Backend::Postgres(pool) => {
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(ref pool) => {
                 let mut tx = pool.begin().await.map_err(db("starting a claim"))?;
                 sqlx::query("SELECT pg_advisory_xact_lock(7170616)")
                     .execute(&mut *tx)
@@ -307,7 +309,7 @@ impl RunStore {
     /// Record that `worker` still runs `id`. False when the run is no longer `started` by this
     /// worker (canceled, or recovered after a missed heartbeat): the worker should stop.
     pub async fn heartbeat(&self, id: RunId, worker: &str) -> Result<bool> {
-        let changed = on_pool!(self, pool => {
+        let changed: u64 = on_pool!(self, pool => {
             sqlx::query(
                 "UPDATE runs SET heartbeat_at = $3 WHERE id = $1 AND worker = $2 AND state = 'started'",
             )
@@ -364,7 +366,7 @@ impl RunStore {
                     EventKind::Failed,
                 )
             };
-            let changed = on_pool!(self, pool => {
+            let changed: u64 = on_pool!(self, pool => {
                 sqlx::query(sql)
                     .bind(&key)
                     .bind(&reason)
