@@ -10,6 +10,11 @@
 //! cargo run --release --example omop -- runs
 //! ```
 
+// `--features mimalloc`: mimalloc as this binary's allocator (README: "Shipping a binary").
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::ExitCode;
 
 use pluginlake::prelude::*;

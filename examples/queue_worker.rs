@@ -11,6 +11,11 @@
 //!
 //! The integration tests start this binary as worker processes (and kill them).
 
+// `--features mimalloc`: mimalloc as this binary's allocator (README: "Shipping a binary").
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::ExitCode;
 use std::time::Duration;
 

@@ -7,6 +7,11 @@
 //! cargo run --release --example clinic -- assets     # or any pluginlake command
 //! ```
 
+// `--features mimalloc`: mimalloc as this binary's allocator (README: "Shipping a binary").
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod report;
 mod visits;
 

@@ -5,6 +5,7 @@ use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{Item, ItemFn};
 
+use crate::emit;
 use crate::options::{AssetOptions, PartitionKind};
 use crate::params::{self, as_asset};
 
@@ -13,6 +14,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
     let func = function(item, "#[asset]")?;
     params::check_signature(&func.sig, "an asset")?;
     let params = params::analyze(&func.sig, &options.ins, "an asset")?;
+    let krate = &options.krate;
     for dep in &options.deps {
         let text = dep.to_token_stream().to_string();
         if params::upstreams(&params).any(|u| u.to_token_stream().to_string() == text) {
@@ -35,12 +37,12 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
 
     let mut deps: Vec<TokenStream> = params::upstreams(&params)
         .map(|p| {
-            let a = as_asset(p);
+            let a = as_asset(krate, p);
             quote!(#a::key())
         })
         .collect();
     deps.extend(options.deps.iter().map(|p| {
-        let a = as_asset(p);
+        let a = as_asset(krate, p);
         quote!(#a::key())
     }));
 
@@ -50,7 +52,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
         .map(|l| l.value())
         .or_else(|| params::doc_comment(&func.attrs));
     let mut spec = quote! {
-        ::pluginlake::graph::AssetSpec::new(<Self as ::pluginlake::graph::Asset>::key())
+        #krate::graph::AssetSpec::new(<Self as #krate::graph::Asset>::key())
     };
     if !deps.is_empty() {
         spec.extend(quote!(.with_deps([#(#deps),*])));
@@ -68,7 +70,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
         spec.extend(quote!(.with_metadata(#k, #v)));
     }
 
-    let (loads, args) = params::load_inputs(&params);
+    let (loads, args) = params::load_inputs(krate, &params);
     let call = params::call(&func.sig, &args);
     let retry = options.retry.as_ref().map(|r| {
         let attempts = &r.max_attempts;
@@ -78,56 +80,37 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
             .map(ToTokens::to_token_stream)
             .unwrap_or_else(|| quote!(0));
         quote! {
-            .with_retry(::pluginlake::graph::RetryPolicy::new(
+            .with_retry(#krate::graph::RetryPolicy::new(
                 #attempts,
                 ::std::time::Duration::from_millis(#backoff),
             ))
         }
     });
-    let mode = if !options.merge_on.is_empty() {
-        let keys = &options.merge_on;
-        Some(quote! {
-            .with_write_mode(::pluginlake::WriteMode::Merge {
-                keys: ::std::vec![#(::std::string::String::from(#keys)),*],
-            })
-        })
-    } else {
-        options.mode.as_ref().map(|m| match m.value().as_str() {
-            "append" => quote!(.with_write_mode(::pluginlake::WriteMode::Append)),
-            _ => quote!(.with_write_mode(::pluginlake::WriteMode::Replace)),
-        })
-    };
-    let schema = options.schema_mode.as_ref().map(|s| {
-        let variant = match s.value().as_str() {
-            "freeze" => quote!(Freeze),
-            "evolve_drop_missing" => quote!(EvolveDropMissing),
-            _ => quote!(Evolve),
-        };
-        quote!(.with_schema_mode(::pluginlake::io::SchemaMode::#variant))
+    let mode = options.mode.as_ref().map(|m| {
+        let mode = emit::write_mode(krate, m);
+        quote!(.with_write_mode(#mode))
+    });
+    let schema = options.schema_mode.map(|m| {
+        let mode = emit::schema_mode(krate, m);
+        quote!(.with_schema_mode(#mode))
     });
     let partitions = options.partitions.as_ref().map(|p| {
         let column = &p.column;
         match &p.kind {
             PartitionKind::Values(values) => quote! {
-                .with_partitions(::pluginlake::io::Partitions::values(#column, [#(#values),*]))
+                .with_partitions(#krate::io::Partitions::values(#column, [#(#values),*]))
             },
             PartitionKind::Window(window, start) => {
-                let variant = match window.to_string().as_str() {
-                    "hourly" => quote!(Hourly),
-                    "monthly" => quote!(Monthly),
-                    _ => quote!(Daily),
-                };
+                let window = emit::window(krate, *window);
+                let start = emit::window_start(krate, *start);
                 quote! {
-                    .with_partitions(
-                        ::pluginlake::io::Partitions::time_window(#column, ::pluginlake::io::Window::#variant, #start)
-                            .expect("the partition start was checked by #[asset]"),
-                    )
+                    .with_partitions(#krate::__private::time_window(#column, #window, #start))
                 }
             }
         }
     });
     let ret = params::return_type(&func.sig);
-    let output = quote_spanned!(ret.span()=> <#ret as ::pluginlake::graph::AssetOutput>::Value);
+    let output = quote_spanned!(ret.span()=> <#ret as #krate::graph::AssetOutput>::Value);
     let vis = &func.vis;
     let struct_doc = format!(
         "Names the pluginlake asset `{key_text}` in the graph (its function of the same name computes it)."
@@ -140,19 +123,19 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
         #[allow(non_camel_case_types)]
         #vis struct #fn_ident {}
 
-        impl ::pluginlake::graph::Asset for #fn_ident {
+        impl #krate::graph::Asset for #fn_ident {
             type Output = #output;
 
-            fn key() -> ::pluginlake::AssetKey {
-                ::pluginlake::AssetKey::new([#(#parts),*])
+            fn key() -> #krate::AssetKey {
+                #krate::AssetKey::new([#(#parts),*])
             }
 
-            fn definition() -> ::pluginlake::graph::AssetDef {
-                ::pluginlake::graph::AssetDef::new(#spec, |__ctx: ::pluginlake::graph::AssetContext| async move {
+            fn definition() -> #krate::graph::AssetDef {
+                #krate::graph::AssetDef::new(#spec, |__ctx: #krate::graph::AssetContext| async move {
                     let __ctx = &__ctx;
                     #(#loads)*
                     let __out = #call;
-                    ::pluginlake::__private::store_output(__ctx, __out).await
+                    #krate::__private::store_output(__ctx, __out).await
                 })
                 #retry
                 #mode
@@ -161,9 +144,9 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
             }
         }
 
-        ::pluginlake::__private::inventory::submit! {
-            ::pluginlake::__private::AssetRegistration {
-                definition: <#fn_ident as ::pluginlake::graph::Asset>::definition,
+        #krate::__private::inventory::submit! {
+            #krate::__private::AssetRegistration {
+                definition: <#fn_ident as #krate::graph::Asset>::definition,
             }
         }
     })

@@ -28,9 +28,10 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
         ));
     }
 
+    let krate = &options.krate;
     let fn_ident = &func.sig.ident;
     let name = params::item_name(&func.sig, options.name.as_ref(), "check name")?;
-    let asset = as_asset(&options.asset);
+    let asset = as_asset(krate, &options.asset);
     let blocking = options.blocking;
     let description = match options
         .description
@@ -41,10 +42,10 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
         Some(d) => quote!(::std::option::Option::Some(::std::string::String::from(#d))),
         None => quote!(::std::option::Option::None),
     };
-    let (loads, args) = params::load_inputs(&params);
+    let (loads, args) = params::load_inputs(krate, &params);
     let call = params::call(&func.sig, &args);
     let ret = params::return_type(&func.sig);
-    let result = quote_spanned!(ret.span()=> ::pluginlake::__private::check_result(__ctx, __out));
+    let result = quote_spanned!(ret.span()=> #krate::__private::check_result(__ctx, __out));
     let vis = &func.vis;
     let struct_doc = format!(
         "Names the pluginlake asset check `{name}` (its function of the same name evaluates it)."
@@ -57,16 +58,16 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
         #[allow(non_camel_case_types)]
         #vis struct #fn_ident {}
 
-        impl ::pluginlake::graph::Check for #fn_ident {
-            fn definition() -> ::pluginlake::graph::CheckDef {
-                ::pluginlake::graph::CheckDef::new(
-                    ::pluginlake::graph::CheckSpec {
+        impl #krate::graph::Check for #fn_ident {
+            fn definition() -> #krate::graph::CheckDef {
+                #krate::graph::CheckDef::new(
+                    #krate::graph::CheckSpec {
                         name: ::std::string::String::from(#name),
                         asset: #asset::key(),
                         blocking: #blocking,
                         description: #description,
                     },
-                    |__ctx: ::pluginlake::graph::AssetContext| async move {
+                    |__ctx: #krate::graph::AssetContext| async move {
                         let __ctx = &__ctx;
                         #(#loads)*
                         let __out = #call;
@@ -76,9 +77,9 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
             }
         }
 
-        ::pluginlake::__private::inventory::submit! {
-            ::pluginlake::__private::CheckRegistration {
-                definition: <#fn_ident as ::pluginlake::graph::Check>::definition,
+        #krate::__private::inventory::submit! {
+            #krate::__private::CheckRegistration {
+                definition: <#fn_ident as #krate::graph::Check>::definition,
             }
         }
     })

@@ -9,9 +9,18 @@
 //! Downstream assets name their upstreams through that struct, so an unknown upstream or a
 //! parameter type that cannot be loaded from what the upstream stores is a compile error at
 //! the parameter.
+//!
+//! The options are parsed once into the library's own types (`pluginlake-core`'s `WriteMode`,
+//! `SchemaMode`, `Window` and identifier rule, which the library uses too), and the expansion
+//! names each variant: what compiles is what the library accepts at run time.
+//!
+//! Both macros take `crate = "path"` for a crate that re-exports pluginlake (and these macros)
+//! under another path: the expansion then names the library through that path instead of
+//! `::pluginlake`.
 
 mod asset;
 mod check;
+mod emit;
 mod options;
 mod params;
 
@@ -40,4 +49,41 @@ fn with_item(error: syn::Error, item: proc_macro2::TokenStream) -> proc_macro2::
     let mut out = error.into_compile_error();
     out.extend(item);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use quote::quote;
+
+    #[test]
+    fn a_facade_path_replaces_every_pluginlake_path() {
+        let asset = crate::asset::expand(
+            quote!(
+                crate = "::facade::lakehouse",
+                key_prefix = "raw",
+                partitions(column = "day", daily = "2024-01-01")
+            ),
+            quote!(
+                fn person(up: i64) -> i64 {
+                    up
+                }
+            ),
+        )
+        .unwrap()
+        .to_string();
+        let check = crate::check::expand(
+            quote!(asset = person, crate = "::facade::lakehouse"),
+            quote!(
+                fn positive(p: i64) -> bool {
+                    p > 0
+                }
+            ),
+        )
+        .unwrap()
+        .to_string();
+        for code in [asset, check] {
+            assert!(code.contains(":: facade :: lakehouse :: graph"), "{code}");
+            assert!(!code.contains(":: pluginlake"), "{code}");
+        }
+    }
 }

@@ -1,17 +1,17 @@
 //! Parsing the options of `#[asset(...)]` and `#[asset_check(...)]`, with spanned errors.
 
+use chrono::NaiveDateTime;
+use pluginlake_core::{validate_ident, IdentError, SchemaMode, Window, WriteMode};
 use proc_macro2::{Span, TokenStream};
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, Lit, LitInt, LitStr, Meta, MetaNameValue, Path, Token};
 
-/// Longest key part accepted (as the library's identifier rule: PostgreSQL's limit).
-const MAX_PART_LEN: usize = 63;
-
 /// The options of one `#[asset]`.
-#[derive(Default)]
 pub(crate) struct AssetOptions {
+    /// `crate = "path"`: where the `pluginlake` crate is (default `::pluginlake`).
+    pub krate: Path,
     pub key_prefix: Vec<String>,
     pub name: Option<LitStr>,
     pub group: Option<LitStr>,
@@ -21,12 +21,10 @@ pub(crate) struct AssetOptions {
     pub deps: Vec<Path>,
     pub ins: Vec<(syn::Ident, Path)>,
     pub retry: Option<Retry>,
-    /// `mode = "replace" | "append"`.
-    pub mode: Option<LitStr>,
-    /// `merge_on = ["id"]`: merge (upsert) on these key columns.
-    pub merge_on: Vec<String>,
+    /// `mode = "replace" | "append"`, or `merge_on = ["id"]` (a merge on these key columns).
+    pub mode: Option<WriteMode>,
     /// `schema_mode = "evolve" | "evolve_drop_missing" | "freeze"`.
-    pub schema_mode: Option<LitStr>,
+    pub schema_mode: Option<SchemaMode>,
     /// `partitions(column = "region", values = [..])` or `partitions(column = "day", daily = "2024-01-01")`.
     pub partitions: Option<Partitioning>,
 }
@@ -37,10 +35,11 @@ pub(crate) struct Partitioning {
     pub kind: PartitionKind,
 }
 
-/// Static values, or a time window (`hourly`, `daily`, `monthly`) and its first key.
+/// Static values, or a time window (`hourly`, `daily`, `monthly`) and the start of its first
+/// window.
 pub(crate) enum PartitionKind {
     Values(Vec<LitStr>),
-    Window(syn::Ident, LitStr),
+    Window(Window, NaiveDateTime),
 }
 
 /// `retry(max_attempts = 3, backoff_ms = 200)`.
@@ -51,6 +50,8 @@ pub(crate) struct Retry {
 
 /// The options of one `#[asset_check]`.
 pub(crate) struct CheckOptions {
+    /// `crate = "path"`: where the `pluginlake` crate is (default `::pluginlake`).
+    pub krate: Path,
     pub asset: Path,
     pub blocking: bool,
     pub name: Option<LitStr>,
@@ -58,8 +59,24 @@ pub(crate) struct CheckOptions {
 }
 
 const ASSET_OPTIONS: &str = "key_prefix, name, group, description, code_version, metadata(...), \
-     deps(...), ins(...), retry(...), mode, merge_on, schema_mode, partitions(...)";
-const CHECK_OPTIONS: &str = "asset, blocking, name, description";
+     deps(...), ins(...), retry(...), mode, merge_on, schema_mode, partitions(...), crate";
+const CHECK_OPTIONS: &str = "asset, blocking, name, description, crate";
+
+/// `crate = "path::to::pluginlake"`, for a crate that re-exports pluginlake and its macros.
+fn krate(meta: &Meta) -> syn::Result<Path> {
+    let lit = string(meta)?;
+    lit.parse::<Path>().map_err(|_| {
+        syn::Error::new(
+            lit.span(),
+            "expected the path of the pluginlake crate, e.g. `crate = \"::my_facade::pluginlake\"`",
+        )
+    })
+}
+
+/// `::pluginlake`, where the macros' expansions find the library by default.
+fn default_krate() -> Path {
+    syn::parse_quote!(::pluginlake)
+}
 
 /// The options with their names, each at most once (else an error at the repeat).
 fn parse_metas(attr: TokenStream) -> syn::Result<Vec<(String, Meta)>> {
@@ -89,9 +106,26 @@ fn meta_name(meta: &Meta) -> String {
 
 impl AssetOptions {
     pub(crate) fn parse(attr: TokenStream) -> syn::Result<Self> {
-        let mut o = AssetOptions::default();
+        let mut o = AssetOptions {
+            krate: default_krate(),
+            key_prefix: Vec::new(),
+            name: None,
+            group: None,
+            description: None,
+            code_version: None,
+            metadata: Vec::new(),
+            deps: Vec::new(),
+            ins: Vec::new(),
+            retry: None,
+            mode: None,
+            schema_mode: None,
+            partitions: None,
+        };
+        let mut mode_span = None;
+        let mut merge_on = Vec::new();
         for (name, meta) in parse_metas(attr)? {
             match name.as_str() {
+                "crate" => o.krate = krate(&meta)?,
                 "key_prefix" => o.key_prefix = key_prefix(&meta)?,
                 "name" => {
                     let lit = string(&meta)?;
@@ -135,13 +169,14 @@ impl AssetOptions {
                 "retry" => o.retry = Some(retry(&meta)?),
                 "mode" => {
                     let lit = string(&meta)?;
-                    if !matches!(lit.value().as_str(), "replace" | "append") {
-                        return Err(syn::Error::new(
+                    let mode = lit.value().parse::<WriteMode>().map_err(|_| {
+                        syn::Error::new(
                             lit.span(),
                             "mode is \"replace\" (the default) or \"append\"; for an upsert write `merge_on = [\"key\", ...]`",
-                        ));
-                    }
-                    o.mode = Some(lit);
+                        )
+                    })?;
+                    o.mode = Some(mode);
+                    mode_span = Some(lit.span());
                 }
                 "merge_on" => {
                     let Meta::NameValue(nv) = &meta else {
@@ -166,9 +201,9 @@ impl AssetOptions {
                                 "merge keys are column names as string literals",
                             ));
                         };
-                        o.merge_on.push(s.value());
+                        merge_on.push(s.value());
                     }
-                    if o.merge_on.is_empty() {
+                    if merge_on.is_empty() {
                         return Err(syn::Error::new(
                             arr.span(),
                             "merge_on needs at least one key column",
@@ -177,16 +212,13 @@ impl AssetOptions {
                 }
                 "schema_mode" => {
                     let lit = string(&meta)?;
-                    if !matches!(
-                        lit.value().as_str(),
-                        "evolve" | "evolve_drop_missing" | "freeze"
-                    ) {
-                        return Err(syn::Error::new(
+                    let mode = lit.value().parse::<SchemaMode>().map_err(|_| {
+                        syn::Error::new(
                             lit.span(),
                             "schema_mode is \"evolve\" (the default: add columns, widen types, keep missing columns), \"evolve_drop_missing\" or \"freeze\"",
-                        ));
-                    }
-                    o.schema_mode = Some(lit);
+                        )
+                    })?;
+                    o.schema_mode = Some(mode);
                 }
                 "partitions" => o.partitions = Some(partitions(&meta)?),
                 _ => {
@@ -199,11 +231,14 @@ impl AssetOptions {
                 }
             }
         }
-        if let (Some(mode), false) = (&o.mode, o.merge_on.is_empty()) {
-            return Err(syn::Error::new(
-                mode.span(),
-                "merge_on already makes this a merge; remove `mode`",
-            ));
+        if !merge_on.is_empty() {
+            if let Some(span) = mode_span {
+                return Err(syn::Error::new(
+                    span,
+                    "merge_on already makes this a merge; remove `mode`",
+                ));
+            }
+            o.mode = Some(WriteMode::Merge { keys: merge_on });
         }
         Ok(o)
     }
@@ -211,12 +246,14 @@ impl AssetOptions {
 
 impl CheckOptions {
     pub(crate) fn parse(attr: TokenStream) -> syn::Result<Self> {
+        let mut krate = default_krate();
         let mut asset = None;
         let mut blocking = false;
         let mut name = None;
         let mut description = None;
         for (option, meta) in parse_metas(attr)? {
             match option.as_str() {
+                "crate" => krate = self::krate(&meta)?,
                 "asset" => {
                     let Meta::NameValue(MetaNameValue {
                         value: Expr::Path(p),
@@ -262,6 +299,7 @@ impl CheckOptions {
             )
         })?;
         Ok(CheckOptions {
+            krate,
             asset,
             blocking,
             name,
@@ -326,27 +364,16 @@ pub(crate) fn key_part(part: &str, span: Span, what: &str) -> syn::Result<()> {
             format!("invalid {what} {part:?}: {why}"),
         ))
     };
-    if part.is_empty() {
-        return bad("it is empty".into());
-    }
     if part.contains('/') {
         return bad("write one part per string (`[\"omop\", \"v1\"]`), not a path with '/'".into());
     }
-    if part.len() > MAX_PART_LEN {
-        return bad(format!("it is longer than {MAX_PART_LEN} characters"));
-    }
-    if part.starts_with(|c: char| c.is_ascii_digit()) {
-        return bad("it starts with a digit".into());
-    }
-    if let Some(c) = part
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_'))
-    {
-        return bad(format!(
+    match validate_ident(part) {
+        Ok(()) => Ok(()),
+        Err(IdentError::Character(c)) => bad(format!(
             "it contains {c:?}; key parts name DuckLake schemas and tables: use ASCII letters, digits and '_'"
-        ));
+        )),
+        Err(e) => bad(e.to_string()),
     }
-    Ok(())
 }
 
 fn string(meta: &Meta) -> syn::Result<LitStr> {
@@ -482,12 +509,23 @@ fn partitions(meta: &Meta) -> syn::Result<Partitioning> {
                 }
                 kind = Some(PartitionKind::Values(values));
             }
-            "hourly" | "daily" | "monthly" => {
+            other => {
+                let window = other
+                    .parse::<Window>()
+                    .map_err(|_| syn::Error::new(name.span(), PARTITIONS_USAGE))?;
                 let start = lit_str(&nv.value)?;
-                window_start(&name.to_string(), &start)?;
-                kind = Some(PartitionKind::Window(name.clone(), start));
+                let first = window.parse_key(&start.value()).ok_or_else(|| {
+                    syn::Error::new(
+                        start.span(),
+                        format!(
+                            "{:?} is not a valid {window} partition start; expected {}",
+                            start.value(),
+                            window.pattern()
+                        ),
+                    )
+                })?;
+                kind = Some(PartitionKind::Window(window, first));
             }
-            _ => return Err(syn::Error::new(name.span(), PARTITIONS_USAGE)),
         }
         if duplicate && name != "column" {
             return Err(syn::Error::new(
@@ -499,54 +537,5 @@ fn partitions(meta: &Meta) -> syn::Result<Partitioning> {
     match (column, kind) {
         (Some(column), Some(kind)) => Ok(Partitioning { column, kind }),
         _ => Err(syn::Error::new(meta.span(), PARTITIONS_USAGE)),
-    }
-}
-
-/// The first key of a time window, checked as the library parses it.
-fn window_start(window: &str, start: &LitStr) -> syn::Result<()> {
-    let v = start.value();
-    let (date, hour) = match window {
-        "hourly" => match v.split_once('T') {
-            Some((d, h)) => (d.to_owned(), Some(h.to_owned())),
-            None => (v.clone(), None),
-        },
-        "monthly" => (format!("{v}-01"), None),
-        _ => (v.clone(), None),
-    };
-    let format = match window {
-        "hourly" => "YYYY-MM-DDTHH",
-        "monthly" => "YYYY-MM",
-        _ => "YYYY-MM-DD",
-    };
-    let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
-    let parts: Vec<&str> = date.split('-').collect();
-    let valid_date = date.len() == 10 && parts.len() == 3 && parts.iter().all(|p| digits(p)) && {
-        let (y, m, d): (u32, u32, u32) = (
-            parts[0].parse().unwrap_or(0),
-            parts[1].parse().unwrap_or(0),
-            parts[2].parse().unwrap_or(0),
-        );
-        let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
-        let days = match m {
-            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-            4 | 6 | 9 | 11 => 30,
-            2 if leap => 29,
-            2 => 28,
-            _ => 0,
-        };
-        (1..=days).contains(&d)
-    };
-    let valid_hour = match (window, hour) {
-        ("hourly", Some(h)) => h.len() == 2 && digits(&h) && h.parse::<u32>().is_ok_and(|h| h < 24),
-        ("hourly", None) => false,
-        _ => true,
-    };
-    if valid_date && valid_hour {
-        Ok(())
-    } else {
-        Err(syn::Error::new(
-            start.span(),
-            format!("{v:?} is not a valid {window} partition start; expected {format}"),
-        ))
     }
 }

@@ -137,15 +137,15 @@ fn is_context(ty: &Type) -> bool {
         && p.path.segments.last().is_some_and(|s| s.ident == "AssetContext"))
 }
 
-/// `<path as ::pluginlake::graph::Asset>`, spanned at the path so that an unknown upstream is
+/// `<path as pluginlake::graph::Asset>`, spanned at the path so that an unknown upstream is
 /// reported there.
-pub(crate) fn as_asset(path: &Path) -> TokenStream {
-    quote_spanned!(path.span()=> <#path as ::pluginlake::graph::Asset>)
+pub(crate) fn as_asset(krate: &Path, path: &Path) -> TokenStream {
+    quote_spanned!(path.span()=> <#path as #krate::graph::Asset>)
 }
 
 /// Statements loading every input into `__in_<i>`, and the argument list of the call. Both expect
 /// `__ctx: &AssetContext` in scope.
-pub(crate) fn load_inputs(params: &[Param]) -> (Vec<TokenStream>, Vec<TokenStream>) {
+pub(crate) fn load_inputs(krate: &Path, params: &[Param]) -> (Vec<TokenStream>, Vec<TokenStream>) {
     let mut loads = Vec::new();
     let mut args = Vec::new();
     for (i, p) in params.iter().enumerate() {
@@ -156,11 +156,11 @@ pub(crate) fn load_inputs(params: &[Param]) -> (Vec<TokenStream>, Vec<TokenStrea
             }
             Param::Input { ty, upstream } => {
                 let var = format_ident!("__in_{}", i);
-                let asset = as_asset(upstream);
+                let asset = as_asset(krate, upstream);
                 // Spanned at the parameter's type: a type no handler can load from the upstream's
                 // table is reported there.
                 let load = quote_spanned!(ty.span()=>
-                    ::pluginlake::__private::load_input::<#ty, #asset::Output>(__ctx, #asset::key())
+                    #krate::__private::load_input::<#ty, #asset::Output>(__ctx, #asset::key())
                 );
                 loads.push(quote!(let #var = #load.await?;));
                 args.push(quote!(#var));

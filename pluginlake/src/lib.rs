@@ -49,12 +49,29 @@
 //!
 //! Modules follow the data path: [`lake`] (DuckDB + DuckLake, extension provisioning, the SQL
 //! builder, asset keys), [`io`] (the IO manager and its type handlers), [`graph`] (assets,
-//! checks, validated definitions, selection), [`run`] (materializing a selection) and [`cli`] (the
+//! checks, validated definitions, selection), [`run`] (materializing a selection) and `cli` (the
 //! command line a pipeline binary calls).
+//!
+//! ## Cargo features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `bundled` | yes | DuckDB compiled from source with the crate (about 20 minutes once per cargo profile) |
+//! | `prebuilt` | no | the official prebuilt DuckDB 1.5.5 shared library instead (`scripts/prebuilt-duckdb.sh` installs it; build with `default-features = false`) |
+//! | `cli` | yes | `pluginlake::cli`, the command line a pipeline binary calls (clap, tracing-subscriber) |
+//! | `xml` | yes | [`io::XmlDocuments`] and [`io::XmlRows`] (quick-xml) |
+//! | `sqlite` | yes | run stores ([`run::RunStore`]) in a SQLite file: `sqlite://<path>`, the default |
+//! | `postgres` | yes | run stores in PostgreSQL: `postgres://...` (several processes or machines) |
+//!
+//! Exactly one of `bundled` and `prebuilt` picks the DuckDB build. Without `default-features`,
+//! list the parts you use: `pluginlake = { version = "0.1", default-features = false, features =
+//! ["prebuilt", "sqlite"] }`. A run store URL whose backend is left out fails to open with an
+//! error naming the feature.
 
 // The macros emit `::pluginlake::...` paths; this makes them resolve inside this crate too.
 extern crate self as pluginlake;
 
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod error;
 pub mod graph;
@@ -171,7 +188,18 @@ pub mod __private {
     pub use crate::graph::expand::{
         check_result, load_input, store_output, AssetRegistration, CheckRegistration,
     };
+    pub use chrono::NaiveDateTime;
     pub use inventory;
+    pub use pluginlake_core::window_start;
+
+    /// `Partitions` in time windows from a start `#[asset]` has checked (a constant).
+    pub fn time_window(
+        column: &str,
+        window: crate::io::Window,
+        start: NaiveDateTime,
+    ) -> crate::io::Partitions {
+        crate::io::Partitions::from_window_start(column, window, start)
+    }
 }
 
 pub use error::{Error, ErrorKind, Result};

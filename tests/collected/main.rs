@@ -7,4 +7,5 @@
 mod common;
 
 mod asset_options;
+mod facade;
 mod registration;

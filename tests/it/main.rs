@@ -14,6 +14,7 @@ mod compile_errors;
 mod durability;
 mod error_kinds;
 mod files;
+mod handoff;
 mod independent_reader;
 mod json_documents;
 mod key_case;

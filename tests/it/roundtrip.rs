@@ -24,7 +24,7 @@ fn some<T>(i: usize, k: usize, v: T) -> Option<T> {
 
 /// The same columns as a polars DataFrame (polars types: String, Date, Datetime with and without
 /// time zone, Decimal, List, Struct, ...).
-fn all_types_frame(n: usize) -> DataFrame {
+pub(crate) fn all_types_frame(n: usize) -> DataFrame {
     let batch = all_types_batch(n);
     pluginlake::io::convert::batches_to_dataframe(&batch.schema(), &[batch]).unwrap()
 }

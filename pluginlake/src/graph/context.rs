@@ -1,13 +1,14 @@
 //! [`AssetContext`]: what an asset (or check) knows about the run it is part of.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::error::{BoxError, Error, Result};
+use crate::io::handoff::Handoff;
 use crate::io::{LoadOptions, Materialization, PartitionFilter, TypeHandler, WriteOptions};
 use crate::lake::key::AssetKey;
 use crate::lake::run_id::RunId;
-use crate::lake::Lake;
+use crate::lake::{blocking, Lake};
 
 /// The run, the asset and the lake, handed to an asset's code.
 ///
@@ -45,6 +46,11 @@ struct Inner {
     output: WriteOptions,
     /// Writes made so far by this attempt (each gets the next write key).
     writes: AtomicU32,
+    /// Whether a store keeps the table as committed for a handoff (downstream assets or checks
+    /// in the run read it).
+    read_back: bool,
+    /// The handoff of the last store, when `read_back` and the write could keep it.
+    handed: Mutex<Option<Handoff>>,
 }
 
 /// How an asset reads one upstream in a run.
@@ -57,6 +63,9 @@ pub(crate) struct InputPin {
     /// Only these partitions of it (a partitioned asset reads the same partition of an upstream
     /// partitioned alike).
     pub(crate) filter: Option<PartitionFilter>,
+    /// The upstream's table as its write in this run committed it: loaded from memory instead of
+    /// DuckLake when it is of `snapshot` and the whole table is read.
+    pub(crate) handoff: Option<Handoff>,
 }
 
 impl AssetContext {
@@ -86,8 +95,28 @@ impl AssetContext {
                 inputs,
                 output,
                 writes: AtomicU32::new(0),
+                read_back: false,
+                handed: Mutex::default(),
             }),
         }
+    }
+
+    /// This context's stores keep the table as committed for [`take_handoff`](Self::take_handoff)
+    /// (when the write can: see [`Handoff`]).
+    pub(crate) fn reading_back(mut self) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.read_back = true;
+        }
+        self
+    }
+
+    /// The handoff of the last store through this context, if it kept one.
+    pub(crate) fn take_handoff(&self) -> Option<Handoff> {
+        self.inner
+            .handed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
     }
 
     /// The run's id (recorded in every snapshot the run commits).
@@ -145,20 +174,30 @@ impl AssetContext {
     /// call it themselves.
     pub async fn load<T: TypeHandler>(&self, upstream: AssetKey) -> Result<T> {
         let pin = self.inner.inputs.iter().find(|p| p.key == upstream);
-        let options = LoadOptions {
-            snapshot: pin.and_then(|p| p.snapshot),
-            filter: pin.and_then(|p| p.filter.clone()),
-            ..LoadOptions::default()
+        let handoff = pin.and_then(|p| {
+            let h = p.handoff.as_ref()?;
+            (p.filter.is_none() && p.snapshot == Some(h.snapshot)).then(|| h.clone())
+        });
+        let loaded = match handoff {
+            // The table as this run committed it, without a read of DuckLake.
+            Some(h) => blocking(move || h.load::<T>()).await,
+            None => {
+                let options = LoadOptions {
+                    snapshot: pin.and_then(|p| p.snapshot),
+                    filter: pin.and_then(|p| p.filter.clone()),
+                    ..LoadOptions::default()
+                };
+                self.inner
+                    .lake
+                    .load_async::<T>(upstream.clone(), &options)
+                    .await
+            }
         };
-        self.inner
-            .lake
-            .load_async::<T>(upstream.clone(), &options)
-            .await
-            .map_err(|source| Error::Input {
-                asset: self.inner.key.clone(),
-                input: upstream,
-                source: Box::new(source),
-            })
+        loaded.map_err(|source| Error::Input {
+            asset: self.inner.key.clone(),
+            input: upstream,
+            source: Box::new(source),
+        })
     }
 
     /// Store `value` as this asset with its write options in this run (mode, schema mode, this
@@ -169,18 +208,22 @@ impl AssetContext {
     /// that died after committing) a store the run already committed is not made again.
     pub async fn store<T: TypeHandler>(&self, value: T) -> Result<Materialization> {
         let n = self.inner.writes.fetch_add(1, Ordering::SeqCst);
-        let output = &self.inner.output;
-        let key = format!(
+        let write_key = format!(
             "{}/{}/{}/{n}",
             self.inner.run_id,
             self.inner.key,
-            output.partition.as_deref().unwrap_or("")
+            self.inner.output.partition.as_deref().unwrap_or("")
         );
-        let options = output.clone().with_write_key(key);
-        self.inner
-            .lake
-            .store_async(self.inner.key.clone(), value, &options)
-            .await
+        let (lake, key, output) = (
+            self.inner.lake.clone(),
+            self.inner.key.clone(),
+            self.inner.output.clone().with_write_key(write_key),
+        );
+        let read_back = self.inner.read_back;
+        let (m, handoff) =
+            blocking(move || lake.store_reading_back(key, value, &output, read_back)).await?;
+        *self.inner.handed.lock().unwrap_or_else(|e| e.into_inner()) = handoff;
+        Ok(m)
     }
 
     pub(crate) fn failed(&self, source: BoxError) -> Error {

@@ -6,25 +6,10 @@
 //! DuckLake cannot make (a string column becoming an integer) fails the write before anything is
 //! committed, naming the column and both types.
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::{Error, Result};
 use crate::lake::sql::{AlterColumn, ColumnInfo, TableRef};
 
-/// What a write may do to the table's columns. Chosen per asset (`#[asset(schema_mode = "freeze")]`)
-/// or per call ([`WriteOptions::with_schema_mode`](super::WriteOptions::with_schema_mode)).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SchemaMode {
-    /// Add new columns, promote widened types, keep columns the new data lacks (nullable).
-    #[default]
-    Evolve,
-    /// As [`SchemaMode::Evolve`], but columns the new data lacks are dropped from the table
-    /// (older snapshots still have them).
-    EvolveDropMissing,
-    /// The table's columns never change after the first write: any difference fails the write.
-    Freeze,
-}
+pub use pluginlake_core::SchemaMode;
 
 /// One difference between the table and the new data.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -21,6 +21,7 @@ mod dataframe;
 pub(crate) mod durable;
 pub(crate) mod evolve;
 pub mod files;
+pub(crate) mod handoff;
 pub mod json;
 mod parquet;
 pub(crate) mod partition;
@@ -28,6 +29,7 @@ mod read;
 mod record_batch;
 pub mod rows;
 mod write;
+#[cfg(feature = "xml")]
 pub mod xml;
 
 pub use evolve::SchemaMode;
@@ -35,6 +37,7 @@ pub use files::{CsvFile, ParquetFile, ParquetFiles};
 pub use json::{JsonDocuments, JsonRows};
 pub use partition::{PartitionFilter, PartitionKeys, PartitionKind, Partitions, Window};
 pub use rows::Rows;
+#[cfg(feature = "xml")]
 pub use xml::{XmlDocuments, XmlRows};
 
 use std::time::Duration;
@@ -231,24 +234,7 @@ impl TableData {
     }
 }
 
-/// How a write changes the table. Each is one DuckLake snapshot.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WriteMode {
-    /// The table becomes exactly the new data (created, or re-created with new columns).
-    #[default]
-    Replace,
-    /// The new rows are added (the table is created on first write; its columns evolve as the
-    /// [`SchemaMode`] allows).
-    Append,
-    /// Upsert on key columns: rows whose keys exist are updated, the others inserted (the table
-    /// is created on first write; its columns evolve as the [`SchemaMode`] allows; keys must be
-    /// unique in the new data).
-    Merge {
-        /// The key columns.
-        keys: Vec<String>,
-    },
-}
+pub use pluginlake_core::WriteMode;
 
 /// Options of one write.
 ///
@@ -481,11 +467,23 @@ impl Lake {
         value: T,
         options: &WriteOptions,
     ) -> Result<Materialization> {
-        let key = key.into();
+        self.store_reading_back(key.into(), value, options, false)
+            .map(|(m, _)| m)
+    }
+
+    /// [`Lake::store_with`]; with `read_back`, also the table as committed when the write can
+    /// hand it to downstream assets in a run.
+    pub(crate) fn store_reading_back<T: TypeHandler>(
+        &self,
+        key: AssetKey,
+        value: T,
+        options: &WriteOptions,
+        read_back: bool,
+    ) -> Result<(Materialization, Option<handoff::Handoff>)> {
         let table = key.table()?;
         let mut sink = TableSink::new(table.clone());
         value.store(&mut sink)?;
-        write::write_table(self, &key, &table, sink.finish()?, options)
+        write::write_table(self, &key, &table, sink.finish()?, options, read_back)
     }
 
     /// Load the asset `key` (the whole table, latest snapshot) as a `T`.

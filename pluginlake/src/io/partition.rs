@@ -21,7 +21,7 @@
 
 use std::fmt;
 
-use chrono::{Datelike, Duration, Months, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Utc};
+use chrono::{Datelike, Duration, Months, NaiveDateTime, NaiveTime, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -49,58 +49,18 @@ pub enum PartitionKind {
     },
 }
 
-/// The length of a time-window partition.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Window {
-    /// Keys `2024-01-31T05` (the column must be a TIMESTAMP).
-    Hourly,
-    /// Keys `2024-01-31`.
-    Daily,
-    /// Keys `2024-01`.
-    Monthly,
+pub use pluginlake_core::Window;
+
+/// What partitioning needs of a window beyond how its keys are written (that is
+/// [`pluginlake_core`]'s, shared with the macros).
+trait Calendar {
+    fn next(self, t: NaiveDateTime) -> NaiveDateTime;
+    fn floor(self, t: NaiveDateTime) -> NaiveDateTime;
+    fn literal(self, t: NaiveDateTime) -> String;
+    fn transforms(self) -> &'static [&'static str];
 }
 
-impl fmt::Display for Window {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Window::Hourly => "hourly",
-            Window::Daily => "daily",
-            Window::Monthly => "monthly",
-        })
-    }
-}
-
-impl Window {
-    /// How a key of this window is written (`YYYY-MM-DD`, ...).
-    fn pattern(self) -> &'static str {
-        match self {
-            Window::Hourly => "YYYY-MM-DDTHH",
-            Window::Daily => "YYYY-MM-DD",
-            Window::Monthly => "YYYY-MM",
-        }
-    }
-
-    fn format(self) -> &'static str {
-        match self {
-            Window::Hourly => "%Y-%m-%dT%H",
-            Window::Daily => "%Y-%m-%d",
-            Window::Monthly => "%Y-%m",
-        }
-    }
-
-    fn parse(self, key: &str) -> Option<NaiveDateTime> {
-        match self {
-            Window::Hourly => {
-                let (date, hour) = key.split_once('T')?;
-                let hour: u32 = hour.parse().ok().filter(|_| hour.len() == 2)?;
-                Some(parse_date(date)?.and_time(NaiveTime::from_hms_opt(hour, 0, 0)?))
-            }
-            Window::Daily => Some(parse_date(key)?.and_time(NaiveTime::MIN)),
-            Window::Monthly => Some(parse_date(&format!("{key}-01"))?.and_time(NaiveTime::MIN)),
-        }
-    }
-
+impl Calendar for Window {
     fn next(self, t: NaiveDateTime) -> NaiveDateTime {
         match self {
             Window::Hourly => t + Duration::hours(1),
@@ -138,13 +98,6 @@ impl Window {
     }
 }
 
-/// `YYYY-MM-DD`, strictly.
-fn parse_date(s: &str) -> Option<NaiveDate> {
-    (s.len() == 10)
-        .then(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
-        .flatten()
-}
-
 impl Partitions {
     /// One partition per value of `column` (static partitions).
     pub fn values<I, S>(column: impl Into<String>, values: I) -> Self
@@ -162,16 +115,28 @@ impl Partitions {
     /// window: `2024-01-01T00`, `2024-01-01` or `2024-01`).
     pub fn time_window(column: impl Into<String>, window: Window, start: &str) -> Result<Self> {
         let column = column.into();
-        let start = window.parse(start).ok_or_else(|| Error::InvalidPartition {
-            asset: None,
-            column: column.clone(),
-            key: start.to_owned(),
-            reason: format!("a {window} partition start is written {}", window.pattern()),
-        })?;
-        Ok(Partitions {
-            column,
+        let start = window
+            .parse_key(start)
+            .ok_or_else(|| Error::InvalidPartition {
+                asset: None,
+                column: column.clone(),
+                key: start.to_owned(),
+                reason: format!("a {window} partition start is written {}", window.pattern()),
+            })?;
+        Ok(Partitions::from_window_start(column, window, start))
+    }
+
+    /// Time windows from a start already known to be a window's start (the macros check it when
+    /// they compile, so this cannot fail).
+    pub(crate) fn from_window_start(
+        column: impl Into<String>,
+        window: Window,
+        start: NaiveDateTime,
+    ) -> Self {
+        Partitions {
+            column: column.into(),
             kind: PartitionKind::TimeWindow { window, start },
-        })
+        }
     }
 
     /// The partition column.
@@ -243,7 +208,7 @@ impl Partitions {
             }
             PartitionKind::TimeWindow { window, start } => {
                 let at = |k: &str| {
-                    let t = window.parse(k).ok_or_else(|| {
+                    let t = window.parse_key(k).ok_or_else(|| {
                         invalid(
                             k,
                             format!("a {window} partition key is written {}", window.pattern()),

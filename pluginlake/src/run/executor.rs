@@ -11,6 +11,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::graph::{AssetContext, AssetDef, CheckResult, Definitions, InputPin, Selection};
+use crate::io::handoff::Handoff;
 use crate::io::{CommitFence, Materialization, PartitionFilter, WriteOptions};
 use crate::lake::key::AssetKey;
 use crate::lake::run_id::RunId;
@@ -69,6 +70,17 @@ pub(super) async fn execute(
         .collect();
     let mut outcomes: Vec<Option<AssetOutcome>> = vec![None; plan.len()];
     let mut snapshots: HashMap<usize, i64> = HashMap::new();
+    // Values handed to downstream assets in memory (as committed), until the last of them starts.
+    let mut handoffs: HashMap<usize, Handoff> = HashMap::new();
+    let mut consumers: Vec<usize> = plan
+        .iter()
+        .map(|&i| {
+            defs.downstream_at(i)
+                .iter()
+                .filter(|d| pos_of.contains_key(d))
+                .count()
+        })
+        .collect();
     let mut ready: VecDeque<Pos> = (0..plan.len()).filter(|&p| waiting[p] == 0).collect();
     let mut running = JoinSet::new();
     let limit = options.concurrency.max(1);
@@ -85,8 +97,17 @@ pub(super) async fn execute(
                     key: defs.at(u).key().clone(),
                     snapshot: snapshots.get(&u).copied(),
                     filter: same_partitions(def, defs.at(u), options.partition.as_deref()),
+                    handoff: handoffs.get(&u).cloned(),
                 })
                 .collect();
+            for u in defs.upstream_at(i) {
+                if let Some(&up) = pos_of.get(u) {
+                    consumers[up] -= 1;
+                    if consumers[up] == 0 {
+                        handoffs.remove(u);
+                    }
+                }
+            }
             let job = AssetJob {
                 def: def.clone(),
                 checks: defs.checks_at(i).to_vec(),
@@ -100,6 +121,7 @@ pub(super) async fn execute(
                     .flatten(),
                 emit: emit.clone(),
                 fence: options.commit_fence.clone(),
+                read_back: consumers[p] > 0,
             };
             running.spawn(async move { (p, job.run().await) });
         }
@@ -108,8 +130,12 @@ pub(super) async fn execute(
         };
         // `AssetJob::run` catches the asset's failures and panics; a failure here is the
         // runtime's (e.g. shutting down).
-        let (p, outcome) = joined.map_err(|e| Error::Task(format!("run {run_id}: {e}")))?;
+        let (p, (outcome, handoff)) =
+            joined.map_err(|e| Error::Task(format!("run {run_id}: {e}")))?;
         let i = plan[p];
+        if let Some(h) = handoff {
+            handoffs.insert(i, h);
+        }
         // Skipped assets are never run, so a problem here is this asset's error or check.
         let stop = outcome.problem().map(|p| format!("upstream {p}"));
         if let Some(m) = &outcome.materialization {
@@ -209,6 +235,8 @@ struct AssetJob {
     emit: Emitter,
     /// Checked before every commit of the asset's data (the worker's claim).
     fence: Option<CommitFence>,
+    /// Downstream assets in the run read the output: keep it for them (see [`Handoff`]).
+    read_back: bool,
 }
 
 /// The partition of upstream `u` that `def` reads in a run of partition `key`: the same one
@@ -234,7 +262,8 @@ impl AssetJob {
         }
     }
 
-    async fn run(self) -> AssetOutcome {
+    /// The asset's outcome, and its value for downstream assets when it was kept.
+    async fn run(self) -> (AssetOutcome, Option<Handoff>) {
         let started = Instant::now();
         let key = self.def.key().clone();
         let retry = self.def.retry;
@@ -244,7 +273,7 @@ impl AssetJob {
                 key: key.clone(),
                 attempt,
             });
-            let ctx = AssetContext::new(
+            let mut ctx = AssetContext::new(
                 self.lake.clone(),
                 self.run_id,
                 key.clone(),
@@ -252,12 +281,18 @@ impl AssetJob {
                 self.inputs.clone(),
                 self.output(),
             );
+            if self.read_back || !self.checks.is_empty() {
+                ctx = ctx.reading_back();
+            }
             match self.attempt(&ctx).await {
                 Ok(m) => {
                     self.emit.send(|| RunEvent::AssetMaterialized {
                         materialization: m.clone(),
                     });
-                    break Ok(m);
+                    // Only the value of the snapshot the asset reported (an asset may store more
+                    // than once).
+                    let handoff = ctx.take_handoff().filter(|h| h.snapshot == m.snapshot_id);
+                    break Ok((m, handoff));
                 }
                 Err(e) => {
                     // An attempt whose run is no longer this worker's is not retried.
@@ -279,10 +314,11 @@ impl AssetJob {
                 }
             }
         };
-        let (status, materialization, checks) = match written {
-            Ok(m) => {
-                let checks = self.checks(&key, m.snapshot_id).await;
-                (AssetStatus::Materialized, Some(m), checks)
+        let (status, materialization, checks, handoff) = match written {
+            Ok((m, handoff)) => {
+                let checks = self.checks(&key, m.snapshot_id, handoff.as_ref()).await;
+                let handoff = handoff.filter(|_| self.read_back);
+                (AssetStatus::Materialized, Some(m), checks, handoff)
             }
             Err(e) => (
                 AssetStatus::Failed {
@@ -291,16 +327,18 @@ impl AssetJob {
                 },
                 None,
                 Vec::new(),
+                None,
             ),
         };
-        AssetOutcome {
+        let outcome = AssetOutcome {
             key,
             status,
             attempts: attempt,
             duration: started.elapsed(),
             materialization,
             checks,
-        }
+        };
+        (outcome, handoff)
     }
 
     /// One attempt, on its own task so that a panic in async asset code fails only the asset.
@@ -319,8 +357,13 @@ impl AssetJob {
             .unwrap_or_else(|e| Err(ctx.join_error(e)))
     }
 
-    /// Evaluate the asset's checks against the snapshot just written.
-    async fn checks(&self, key: &AssetKey, snapshot: i64) -> Vec<CheckOutcome> {
+    /// Evaluate the asset's checks against the snapshot just written (`handoff`: as committed).
+    async fn checks(
+        &self,
+        key: &AssetKey,
+        snapshot: i64,
+        handoff: Option<&Handoff>,
+    ) -> Vec<CheckOutcome> {
         let mut outcomes = Vec::with_capacity(self.checks.len());
         for check in &self.checks {
             let ctx = AssetContext::new(
@@ -332,6 +375,7 @@ impl AssetJob {
                     key: key.clone(),
                     snapshot: Some(snapshot),
                     filter: self.filter.clone(),
+                    handoff: handoff.cloned(),
                 }],
                 WriteOptions::default(),
             );

@@ -6,7 +6,7 @@ use arrow::json::writer::{LineDelimited, WriterBuilder};
 use serde_json::{Map, Value};
 
 use super::infer::is_json_field;
-use super::ndjson::strip_position;
+use super::without_position;
 use crate::error::{Context, Error, Result};
 
 /// Each row of `batches` as an object with every column (SQL NULL as JSON null). Columns of JSON
@@ -63,6 +63,6 @@ pub(crate) fn parse_json_text(text: &str, table: &str, column: &str, row: usize)
         source_name: format!("column {column:?} of {table}, row {row}"),
         line: Some(e.line() as u64),
         column: Some(e.column().max(1) as u64),
-        reason: format!("not valid JSON text: {}", strip_position(&e)),
+        reason: format!("not valid JSON text: {}", without_position(&e)),
     })
 }

@@ -72,7 +72,9 @@
 //! serde_json's `preserve_order` feature is on). DuckLake's `JSON` type is given to top-level
 //! columns only: a place widened to JSON inside a struct or list is stored as `VARCHAR` holding
 //! the JSON text. Types are inferred per stored value: appending [`JsonRows`] whose columns
-//! came out differently from the table's is refused by the append (the columns must match).
+//! came out differently from the table's follows the asset's [`SchemaMode`](crate::io::SchemaMode)
+//! (by default new columns are added and widened types promoted; a type DuckLake cannot change,
+//! such as text becoming a number, fails the append and names the column).
 //!
 //! # Loading
 //!
@@ -92,3 +94,13 @@ mod rows;
 
 pub use documents::{JsonDocument, JsonDocuments};
 pub use rows::{JsonRows, Nesting};
+
+/// serde_json's message without its own "at line 1 column 5": the position is relative to one
+/// document (a line, a row), and the caller names that document.
+pub(crate) fn without_position(e: &serde_json::Error) -> String {
+    let message = e.to_string();
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message,
+    }
+}

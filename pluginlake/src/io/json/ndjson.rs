@@ -4,6 +4,7 @@ use std::io::BufRead;
 
 use serde_json::Value;
 
+use super::without_position;
 use crate::error::{Error, Result};
 
 /// What [`Error::Parse`] names as the source of bytes given with `from_ndjson`.
@@ -62,17 +63,8 @@ fn parse_line(line: &[u8], number: u64, source: &str) -> Result<Option<(u64, Val
             // The line holds no newline, so serde_json's line is 1.
             line: Some(number + e.line().max(1) as u64 - 1),
             column: Some(e.column().max(1) as u64 + skipped),
-            reason: format!("invalid JSON document: {}", strip_position(&e)),
+            reason: format!("invalid JSON document: {}", without_position(&e)),
         }),
-    }
-}
-
-/// serde_json's message without its own "at line 1 column 5" (relative to the line).
-pub(crate) fn strip_position(e: &serde_json::Error) -> String {
-    let message = e.to_string();
-    match message.rfind(" at line ") {
-        Some(i) => message[..i].to_owned(),
-        None => message,
     }
 }
 

@@ -67,6 +67,8 @@ use serde::de::{self, DeserializeOwned};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::io::json::without_position;
+
 use super::{TableData, TableSink, Tabular, TypeHandler};
 use crate::error::{Error, Result};
 
@@ -345,15 +347,6 @@ fn rows_to_batches<T: Serialize>(
         batches.push(RecordBatch::new_empty(schema.clone()));
     }
     Ok(batches)
-}
-
-/// serde_json's message without its position (each row is a JSON document of its own).
-fn without_position(e: &serde_json::Error) -> String {
-    let msg = e.to_string();
-    match msg.rsplit_once(" at line ") {
-        Some((m, _)) => m.to_owned(),
-        None => msg,
-    }
 }
 
 /// One row (a JSON object as arrow-json writes it) as a `T`.

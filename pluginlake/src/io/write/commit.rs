@@ -3,12 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
-use arrow::array::RecordBatchIterator;
+use arrow::array::{RecordBatch, RecordBatchIterator};
 use arrow::ffi_stream::FFI_ArrowArrayStream;
 
 use super::{describe, emptied_by_delete, same_columns, Fill, COMMIT_AUTHOR};
 use crate::error::{Context, DuckDbErrorType, Error, Result};
 use crate::io::evolve::{self, Evolution, SchemaMode};
+use crate::io::handoff::{ReadBack, HANDOFF_MAX_BYTES, HANDOFF_MAX_ROWS};
 use crate::io::partition::{PartitionFilter, Partitions};
 use crate::io::{CommitFence, WriteMode};
 use crate::lake::database::{self, RawConnection};
@@ -86,14 +87,26 @@ pub(super) struct Commit<'a> {
     pub view: &'a Ident,
     /// Checked right before `COMMIT` (a run's claim).
     pub fence: Option<&'a CommitFence>,
+    /// The rows written, when known before the fill (data in memory, registered files).
+    pub rows: Option<u64>,
+    /// Read the table back before the commit, for a handoff in a run (a replace of a whole,
+    /// unpartitioned table of at most [`HANDOFF_MAX_ROWS`] rows).
+    pub read_back: bool,
+}
+
+/// What a committed write reports.
+pub(super) struct Committed {
+    /// The rows the fill statement reported, when it reports them.
+    pub rows: Option<u64>,
+    /// The table as committed, when it was read back.
+    pub read_back: Option<ReadBack>,
 }
 
 impl Commit<'_> {
-    /// Commit, retrying DuckLake's spurious failure. Returns the rows the fill statement
-    /// reported, when it reports them.
+    /// Commit, retrying DuckLake's spurious failure.
     /// An error of the `COMMIT` statement itself is returned as such: the write may have
     /// committed.
-    pub(super) fn run(&self) -> std::result::Result<Option<u64>, Failed> {
+    pub(super) fn run(&self) -> std::result::Result<Committed, Failed> {
         let mut attempt = 1;
         loop {
             match self.run_once() {
@@ -119,7 +132,7 @@ impl Commit<'_> {
         Ok(!rows.is_empty())
     }
 
-    fn run_once(&self) -> std::result::Result<Option<u64>, Failed> {
+    fn run_once(&self) -> std::result::Result<Committed, Failed> {
         // An Arrow stream is registered as a temporary view before the transaction starts (a
         // DuckDB transaction writes to one database only: the lake), and dropped after it ends.
         let stream = match self.fill {
@@ -134,7 +147,7 @@ impl Commit<'_> {
         result
     }
 
-    fn checked_transaction(&self) -> std::result::Result<Option<u64>, Failed> {
+    fn checked_transaction(&self) -> std::result::Result<Committed, Failed> {
         let (conn, catalog, table) = (self.conn, self.catalog, self.table);
         let run = |sql: &str, what: &str| conn.execute(sql).context(|| format!("{what} {table}"));
         // Read outside the transaction: a read of the metadata database inside it holds a SQLite
@@ -214,7 +227,7 @@ impl Commit<'_> {
             }
             Ok(())
         };
-        let transaction = || -> std::result::Result<Option<u64>, Failed> {
+        let transaction = || -> std::result::Result<Committed, Failed> {
             run("BEGIN TRANSACTION", "starting the write of")?;
             match (self.mode, exists, self.partition) {
                 (_, false, _) => create(false)?,
@@ -239,6 +252,14 @@ impl Commit<'_> {
             let reported = conn
                 .query_text(&fill_sql)
                 .context(|| format!("filling {table}"))?;
+            let rows = reported
+                .first()
+                .and_then(|r| r.first().cloned().flatten())
+                .and_then(|v| v.parse().ok());
+            let read_back = match self.rows.or(rows) {
+                Some(n) if self.reads_back(n) => self.read_table()?,
+                _ => None,
+            };
             run(
                 &sql::set_commit_message(catalog, COMMIT_AUTHOR, self.message, self.extra_info),
                 "tagging the snapshot of",
@@ -251,16 +272,51 @@ impl Commit<'_> {
                 at_commit: true,
                 appeared: false,
             })?;
-            Ok(reported
-                .first()
-                .and_then(|r| r.first().cloned().flatten())
-                .and_then(|v| v.parse().ok()))
+            Ok(Committed { rows, read_back })
         };
         let result = transaction();
         if result.is_err() {
             let _ = conn.execute("ROLLBACK");
         }
         result
+    }
+
+    /// Whether this write reads the table back, having filled it with `rows` rows.
+    fn reads_back(&self, rows: u64) -> bool {
+        self.read_back
+            && rows <= HANDOFF_MAX_ROWS
+            && matches!(self.mode, WriteMode::Replace)
+            && self.partitions.is_none()
+    }
+
+    /// The table as this transaction leaves it, read as loads read it: plain, then with string
+    /// views (the session settings a polars load sets). `None` when it takes more than
+    /// [`HANDOFF_MAX_BYTES`] in memory.
+    fn read_table(&self) -> Result<Option<ReadBack>> {
+        let query = sql::select(self.catalog, self.table, None, None, None);
+        let what = || format!("reading back {}", self.table);
+        let plain = self.conn.query_arrow(&query).context(what)?;
+        let bytes: usize = plain.1.iter().map(RecordBatch::get_array_memory_size).sum();
+        if bytes > HANDOFF_MAX_BYTES {
+            return Ok(None);
+        }
+        let views = [
+            ("produce_arrow_string_view", "true"),
+            ("arrow_output_version", "1.4"),
+        ];
+        for (setting, value) in views {
+            self.conn
+                .execute(&sql::set_session(setting, value))
+                .context(what)?;
+        }
+        let views_read = self.conn.query_arrow(&query).context(what);
+        for (setting, _) in views {
+            let _ = self.conn.execute(&sql::reset_session(setting));
+        }
+        Ok(Some(ReadBack {
+            plain,
+            views: views_read?,
+        }))
     }
 
     /// Register the Arrow data as the temporary view `view`; the returned stream must outlive

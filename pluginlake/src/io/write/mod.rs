@@ -18,6 +18,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
 
 use super::files::Scan;
+use super::handoff::Handoff;
 use super::parquet;
 use super::{convert, InMemory, Materialization, Staged, WriteMode, WriteOptions, WritePath};
 use crate::error::{Context, Error, Result};
@@ -27,7 +28,7 @@ use crate::lake::key::AssetKey;
 use crate::lake::maintenance::WriteInProgress;
 use crate::lake::sql::{self, ColumnInfo, Ident, TableRef};
 use crate::lake::Lake;
-use commit::Commit;
+use commit::{Commit, Committed};
 
 /// Author recorded on every snapshot pluginlake commits.
 pub(super) const COMMIT_AUTHOR: &str = "pluginlake";
@@ -46,13 +47,16 @@ enum Fill {
     },
 }
 
+/// Write `staged` as `table` in one snapshot. With `read_back`, a write that can hand its value
+/// to downstream assets (see [`Handoff`]) returns the table as committed.
 pub(crate) fn write_table(
     lake: &Lake,
     key: &AssetKey,
     table: &TableRef,
     staged: Staged,
     options: &WriteOptions,
-) -> Result<Materialization> {
+    read_back: bool,
+) -> Result<(Materialization, Option<Handoff>)> {
     let started = Instant::now();
     // Files this write creates are not orphans while it runs.
     let _in_progress = WriteInProgress::start();
@@ -64,7 +68,7 @@ pub(crate) fn write_table(
     let conn = lake.raw_connection()?;
     if let Some(write_key) = &options.write_key {
         if let Some(m) = already_written(lake, &conn, key, table, write_key, options, started)? {
-            return Ok(m);
+            return Ok((m, None));
         }
     }
 
@@ -145,6 +149,8 @@ pub(crate) fn write_table(
         partition: partition.as_ref(),
         view: &view,
         fence: options.fence.as_ref(),
+        rows,
+        read_back,
     };
     let result = commit.run();
     if let Fill::Scan(_) = &fill {
@@ -157,14 +163,17 @@ pub(crate) fn write_table(
             }
         }
     };
-    let inserted = match result {
-        Ok(inserted) => inserted,
+    let committed = match result {
+        Ok(committed) => committed,
         // `COMMIT` failed, but it may have committed (a connection lost while committing):
         // the catalog says, on a new connection, whether the write's snapshot is there.
         Err(failed) if failed.at_commit => match committed(lake, &extra_info) {
             Ok(true) => {
                 tracing::warn!(%table, %write_id, error = %failed.error, "COMMIT reported an error, but the write's snapshot is in the catalog: it committed");
-                None
+                Committed {
+                    rows: None,
+                    read_back: None,
+                }
             }
             Ok(false) => {
                 remove_owned();
@@ -202,7 +211,7 @@ pub(crate) fn write_table(
         key: key.clone(),
         table: table.to_string(),
         snapshot_id,
-        rows: rows.or(inserted).unwrap_or(0),
+        rows: rows.or(committed.rows).unwrap_or(0),
         columns,
         parquet_bytes,
         path,
@@ -214,7 +223,10 @@ pub(crate) fn write_table(
         path = ?m.path, partition = ?options.partition, ms = m.duration.as_secs_f64() * 1e3,
         "materialized"
     );
-    Ok(m)
+    let handoff = committed
+        .read_back
+        .map(|data| Handoff::new(snapshot_id, table.clone(), data));
+    Ok((m, handoff))
 }
 
 /// How data in memory is written: scanned by DuckDB from Arrow, or (large frames) written as
@@ -318,7 +330,7 @@ fn check_partition_column(
 
 /// Write the data as Parquet into the data path; batches polars cannot take go through DuckDB.
 fn parquet_fill(lake: &Lake, table: &TableRef, data: InMemory) -> Result<Fill> {
-    let mut df = match data {
+    let df = match data {
         InMemory::Frame(df) => df,
         InMemory::Batches(schema, batches) => {
             match convert::batches_to_dataframe(&schema, &batches) {
@@ -330,7 +342,7 @@ fn parquet_fill(lake: &Lake, table: &TableRef, data: InMemory) -> Result<Fill> {
             }
         }
     };
-    let file = parquet::write_file(lake.data_path(), table, &mut df)?;
+    let file = parquet::write_file(lake.data_path(), table, &df)?;
     Ok(Fill::Files {
         files: vec![file.clone()],
         owned: vec![file],
@@ -418,37 +430,32 @@ fn already_written(
 /// files it added. A write that changed nothing (a merge of rows equal to the stored ones)
 /// commits no snapshot: then the table is as of the latest snapshot, which is returned.
 fn snapshot_of_write(lake: &Lake, conn: &RawConnection, extra_info: &str) -> Result<(i64, u64)> {
-    let value = |sql: String, what: &str| -> Result<Option<i64>> {
-        let rows = conn.query_text(&sql).context(|| what.to_owned())?;
-        Ok(rows
-            .first()
-            .and_then(|r| r.first().cloned().flatten())
-            .and_then(|v| v.parse().ok()))
-    };
-    let single = |sql: String, what: &str| -> Result<i64> {
-        value(sql, what)?
-            .ok_or_else(|| Error::Internal(format!("{what}: DuckLake returned no value")))
-    };
-    let committed = value(
-        sql::snapshot_by_extra_info(lake.metadata(), extra_info),
-        "finding the snapshot just committed",
-    )?;
-    let Some(snapshot) = committed else {
-        let latest = single(
-            sql::latest_snapshot(lake.metadata()),
-            "finding the latest snapshot",
-        )?;
-        tracing::debug!(
-            snapshot = latest,
-            "the write changed nothing; DuckLake committed no snapshot"
-        );
-        return Ok((latest, 0));
-    };
-    let bytes = single(
-        sql::snapshot_file_bytes(lake.metadata(), snapshot),
-        &format!("summing the files of snapshot {snapshot}"),
-    )?;
-    Ok((snapshot, bytes.max(0) as u64))
+    let what = "finding the snapshot just committed";
+    let rows = conn
+        .query_text(&sql::snapshot_and_file_bytes(lake.metadata(), extra_info))
+        .context(|| what.to_owned())?;
+    let number = |i: usize| -> Option<i64> { rows.first()?.get(i)?.as_deref()?.parse().ok() };
+    if let Some(snapshot) = number(0) {
+        let bytes = number(1).ok_or_else(|| {
+            Error::Internal(format!(
+                "summing the files of snapshot {snapshot}: no value"
+            ))
+        })?;
+        return Ok((snapshot, bytes.max(0) as u64));
+    }
+    let what = "finding the latest snapshot";
+    let latest = conn
+        .query_text(&sql::latest_snapshot(lake.metadata()))
+        .context(|| what.to_owned())?
+        .first()
+        .and_then(|r| r.first().cloned().flatten())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| Error::Internal(format!("{what}: DuckLake returned no value")))?;
+    tracing::debug!(
+        snapshot = latest,
+        "the write changed nothing; DuckLake committed no snapshot"
+    );
+    Ok((latest, 0))
 }
 
 /// Replacing by `DELETE` + `INSERT` keeps the table (and its id) and costs a third of

@@ -108,11 +108,15 @@ pub(crate) fn latest_snapshot(metadata: &str) -> String {
     format!("SELECT max(snapshot_id) FROM {metadata}.ducklake_snapshot")
 }
 
-/// The snapshot whose commit extra info is `extra_info` (unique per write), read from DuckLake's
-/// `ducklake_snapshot_changes` table in `metadata` (see [`metadata_candidates`]).
-pub(crate) fn snapshot_by_extra_info(metadata: &str, extra_info: &str) -> String {
+/// The snapshot committed with `extra_info` (pluginlake's commit info is unique per write) and
+/// the bytes of the data files it added (a write's Parquet output), from DuckLake's metadata
+/// tables in `metadata` (see [`metadata_candidates`]), in one query. No row when the write
+/// committed no snapshot.
+pub(crate) fn snapshot_and_file_bytes(metadata: &str, extra_info: &str) -> String {
     format!(
-        "SELECT snapshot_id FROM {metadata}.ducklake_snapshot_changes WHERE commit_extra_info = {}",
+        "SELECT c.snapshot_id, CAST(coalesce((SELECT sum(f.file_size_bytes) \
+         FROM {metadata}.ducklake_data_file f WHERE f.begin_snapshot = c.snapshot_id), 0) AS BIGINT) \
+         FROM {metadata}.ducklake_snapshot_changes c WHERE c.commit_extra_info = {}",
         quote_literal(extra_info)
     )
 }
@@ -133,5 +137,14 @@ pub(crate) fn snapshot_file_bytes(metadata: &str, snapshot: i64) -> String {
     format!(
         "SELECT CAST(coalesce(sum(file_size_bytes), 0) AS BIGINT) FROM {metadata}.ducklake_data_file \
          WHERE begin_snapshot = {snapshot}"
+    )
+}
+
+/// The snapshot whose commit extra info is `extra_info` (unique per write), read from DuckLake's
+/// `ducklake_snapshot_changes` table in `metadata` (see [`metadata_candidates`]).
+pub(crate) fn snapshot_by_extra_info(metadata: &str, extra_info: &str) -> String {
+    format!(
+        "SELECT snapshot_id FROM {metadata}.ducklake_snapshot_changes WHERE commit_extra_info = {}",
+        quote_literal(extra_info)
     )
 }

@@ -3,10 +3,9 @@
 use std::fmt;
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use pluginlake_core::{validate_ident, IdentError, MAX_IDENT_LEN};
 
-/// Longest identifier accepted (PostgreSQL's limit, so every catalog backend can hold it).
-const MAX_IDENT_LEN: usize = 63;
+use crate::error::{Error, Result};
 
 /// A validated schema or table name: ASCII letters, digits and `_`, not starting with a digit,
 /// at most [`MAX_IDENT_LEN`] bytes. Such names are safe as directory names under the data path
@@ -17,26 +16,18 @@ pub struct Ident(String);
 impl Ident {
     /// Validate a name.
     pub fn new(name: &str) -> std::result::Result<Self, String> {
-        if name.is_empty() {
-            return Err("an identifier cannot be empty".into());
-        }
-        if name.len() > MAX_IDENT_LEN {
-            return Err(format!(
+        match validate_ident(name) {
+            Ok(()) => Ok(Ident(name.to_owned())),
+            Err(IdentError::Empty) => Err("an identifier cannot be empty".into()),
+            Err(IdentError::TooLong) => Err(format!(
                 "{name:?} is longer than {MAX_IDENT_LEN} characters"
-            ));
-        }
-        if name.starts_with(|c: char| c.is_ascii_digit()) {
-            return Err(format!("{name:?} starts with a digit"));
-        }
-        if let Some(bad) = name
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || *c == '_'))
-        {
-            return Err(format!(
+            )),
+            Err(IdentError::StartsWithDigit) => Err(format!("{name:?} starts with a digit")),
+            Err(IdentError::Character(bad)) => Err(format!(
                 "{name:?} contains {bad:?}; use ASCII letters, digits and '_'"
-            ));
+            )),
+            Err(other) => Err(format!("{name:?}: {other}")),
         }
-        Ok(Ident(name.to_owned()))
     }
 
     /// The name as written.

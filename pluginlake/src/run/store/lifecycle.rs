@@ -16,7 +16,9 @@ use crate::lake::run_id::RunId;
 use crate::run::RunEvent;
 
 /// The store's clock in milliseconds since the Unix epoch, per backend (`{now}` in statements).
+#[cfg(feature = "sqlite")]
 const SQLITE_NOW: &str = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
+#[cfg(feature = "postgres")]
 const POSTGRES_NOW: &str = "CAST(floor(extract(epoch FROM clock_timestamp()) * 1000) AS BIGINT)";
 
 /// The oldest queued run that may start now (`$2`: the most runs started at once).
@@ -63,7 +65,9 @@ impl RunStore {
     /// `template` with `{now}` as this backend's clock.
     fn sql(&self, template: &str) -> String {
         let now = match &self.backend {
+            #[cfg(feature = "sqlite")]
             Backend::Sqlite(_) => SQLITE_NOW,
+            #[cfg(feature = "postgres")]
             Backend::Postgres(_) => POSTGRES_NOW,
         };
         template.replace("{now}", now)
@@ -225,7 +229,7 @@ impl RunStore {
              WHERE EXISTS (SELECT 1 FROM runs WHERE id = $1 AND {})",
             held_by(7, 8)
         ));
-        let inserted = on_pool!(self, pool => {
+        let inserted: u64 = on_pool!(self, pool => {
             sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(id.to_string())
                 .bind(kind.as_str())
@@ -354,7 +358,9 @@ impl RunStore {
         let detail = serde_json::json!({ "worker": worker }).to_string();
         let event = self.sql(STATE_EVENT);
         let (lock, pick) = match &self.backend {
+            #[cfg(feature = "sqlite")]
             Backend::Sqlite(_) => (None, format!("state = 'queued' AND id = ({CLAIMABLE})")),
+            #[cfg(feature = "postgres")]
             Backend::Postgres(_) => (
                 Some("SELECT pg_advisory_xact_lock(7170616)"),
                 format!("id = ({CLAIMABLE} FOR UPDATE SKIP LOCKED)"),
@@ -407,7 +413,7 @@ impl RunStore {
             "UPDATE runs SET heartbeat_at = {{now}} WHERE id = $1 AND {}",
             held_by(2, 3)
         ));
-        let changed = on_pool!(self, pool => {
+        let changed: u64 = on_pool!(self, pool => {
             sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(claim.run.to_string())
                 .bind(&claim.worker)
