@@ -143,7 +143,11 @@ fn in_transaction(conn: &RawConnection, call: &str, what: &str) -> Result<usize>
 
 impl Lake {
     /// Expire old snapshots, merge small files, remove files scheduled for deletion and orphaned
-    /// files, as `maintenance` says; see the [module](self) for what makes each step safe.
+    /// files, as `maintenance` says. Each DuckLake call runs inside an explicit transaction (not
+    /// as a prepared statement in auto-commit mode: DuckLake issue #1419); an orphan is a Parquet
+    /// file under the data path that no data file, delete file or scheduled deletion of the
+    /// catalog names, older than the cutoff and than every write in progress in this process
+    /// (give a cutoff longer than any write in another process takes).
     pub fn maintain(&self, maintenance: &Maintenance) -> Result<MaintenanceReport> {
         let conn = self.raw_connection()?;
         let dry_run = maintenance.dry_run;
