@@ -64,7 +64,7 @@ struct Change<'a> {
 impl RunStore {
     /// `template` with `{now}` as this backend's clock.
     fn sql(&self, template: &str) -> String {
-        let now = match &self.backend {
+        let now = match self.backend {
             #[cfg(feature = "sqlite")]
             Backend::Sqlite(_) => SQLITE_NOW,
             #[cfg(feature = "postgres")]
@@ -357,7 +357,7 @@ impl RunStore {
         // leaves a started run with its event, never one without.
         let detail = serde_json::json!({ "worker": worker }).to_string();
         let event = self.sql(STATE_EVENT);
-        let (lock, pick) = match &self.backend {
+        let (lock, pick): (Option<&str>, String) = match self.backend {
             #[cfg(feature = "sqlite")]
             Backend::Sqlite(_) => (None, format!("state = 'queued' AND id = ({CLAIMABLE})")),
             #[cfg(feature = "postgres")]
