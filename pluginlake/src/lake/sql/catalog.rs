@@ -32,11 +32,9 @@ pub(crate) fn table_shape(metadata: &str, table: &TableRef) -> String {
          JOIN {metadata}.ducklake_table t ON t.schema_id = s.schema_id \
          JOIN {metadata}.ducklake_column c ON c.table_id = t.table_id \
          LEFT JOIN {metadata}.ducklake_table_stats st ON st.table_id = t.table_id \
-         WHERE lower(s.schema_name) = lower({}) AND lower(t.table_name) = lower({}) AND s.end_snapshot IS NULL \
-         AND t.end_snapshot IS NULL AND c.end_snapshot IS NULL AND c.parent_column IS NULL \
+         WHERE {} AND c.end_snapshot IS NULL AND c.parent_column IS NULL \
          ORDER BY c.column_order",
-        quote_literal(table.schema().as_str()),
-        quote_literal(table.table().as_str())
+        current_table(table)
     )
 }
 
@@ -50,9 +48,18 @@ pub(crate) fn partition_shape(metadata: &str, table: &TableRef) -> String {
          JOIN {metadata}.ducklake_partition_info p ON p.table_id = t.table_id \
          JOIN {metadata}.ducklake_partition_column pc ON pc.partition_id = p.partition_id \
          JOIN {metadata}.ducklake_column c ON c.table_id = t.table_id AND c.column_id = pc.column_id \
-         WHERE lower(s.schema_name) = lower({}) AND lower(t.table_name) = lower({}) AND s.end_snapshot IS NULL \
-         AND t.end_snapshot IS NULL AND p.end_snapshot IS NULL AND c.end_snapshot IS NULL \
+         WHERE {} AND p.end_snapshot IS NULL AND c.end_snapshot IS NULL \
          ORDER BY pc.partition_key_index",
+        current_table(table)
+    )
+}
+
+/// The condition that `s` (`ducklake_schema`) and `t` (`ducklake_table`) are the current rows of
+/// `table`, its names compared as DuckDB does (case-insensitively).
+fn current_table(table: &TableRef) -> String {
+    format!(
+        "lower(s.schema_name) = lower({}) AND lower(t.table_name) = lower({}) \
+         AND s.end_snapshot IS NULL AND t.end_snapshot IS NULL",
         quote_literal(table.schema().as_str()),
         quote_literal(table.table().as_str())
     )
