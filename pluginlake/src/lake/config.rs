@@ -573,16 +573,21 @@ mod tests {
         }
     }
 
+    /// A config with a password in each place one can be: catalog, run store, extension repository.
+    fn config_with_passwords(catalog: &str) -> LakeConfig {
+        LakeConfig::default()
+            .with_catalog(Catalog::postgres(catalog))
+            .with_run_store("postgres://runs:s3cret@h/runs")
+            .with_extensions(ExtensionConfig {
+                repository: Some("https://u:s3cret@extensions.example".into()),
+                ..ExtensionConfig::default()
+            })
+    }
+
     #[test]
     fn debug_of_a_config_hides_every_password() {
         for conn in WITH_PASSWORDS {
-            let config = LakeConfig::default()
-                .with_catalog(Catalog::postgres(conn))
-                .with_run_store("postgres://runs:s3cret@h/runs")
-                .with_extensions(ExtensionConfig {
-                    repository: Some("https://u:s3cret@extensions.example".into()),
-                    ..ExtensionConfig::default()
-                });
+            let config = config_with_passwords(conn);
             for shown in [format!("{config:?}"), format!("{config:#?}")] {
                 assert!(!shown.contains("s3cret"), "{shown}");
                 assert!(shown.contains("runs:***@h/runs"), "{shown}");
@@ -593,13 +598,7 @@ mod tests {
     #[test]
     fn serializing_a_config_hides_every_password() {
         for conn in WITH_PASSWORDS {
-            let config = LakeConfig::default()
-                .with_catalog(Catalog::postgres(conn))
-                .with_run_store("postgres://runs:s3cret@h/runs")
-                .with_extensions(ExtensionConfig {
-                    repository: Some("https://u:s3cret@extensions.example".into()),
-                    ..ExtensionConfig::default()
-                });
+            let config = config_with_passwords(conn);
             let json = serde_json::to_string(&config).unwrap();
             let toml = toml::to_string(&config).unwrap();
             for shown in [json, toml] {
