@@ -94,7 +94,7 @@ fn json_column_round_trip_keeps_documents_ids_and_times() -> TestResult {
         back, docs,
         "documents, ids and ingest times come back unchanged"
     );
-    let ids: HashSet<_> = back.iter().map(|d| d.id).collect();
+    let ids: HashSet<_> = back.iter().map(|d| d.id()).collect();
     assert_eq!(ids.len(), 5, "every document has its own id");
     Ok(())
 }
@@ -175,8 +175,8 @@ fn reader_stream_becomes_documents() -> TestResult {
     let docs = JsonDocuments::from_reader(BufReader::new(std::fs::File::open(&path)?))?;
     assert_eq!(docs.len(), 1000);
     assert_eq!(
-        docs.documents()[999].document,
-        json!({"seq": 999, "kind": "odd"})
+        docs.documents()[999].document(),
+        &json!({"seq": 999, "kind": "odd"})
     );
     lake.store(["raw", "events"], docs.clone())?;
     let back: JsonDocuments = lake.load(["raw", "events"])?;
@@ -552,7 +552,7 @@ fn appending_documents_twice_keeps_distinct_ids() -> TestResult {
 
     let back: JsonDocuments = lake.load(["raw", "events"])?;
     assert_eq!(back.len(), 4);
-    let ids: HashSet<_> = back.iter().map(|d| d.id).collect();
+    let ids: HashSet<_> = back.iter().map(|d| d.id()).collect();
     assert_eq!(
         ids.len(),
         4,
@@ -561,8 +561,8 @@ fn appending_documents_twice_keeps_distinct_ids() -> TestResult {
     let mut expected = first.into_documents();
     expected.extend(second);
     let mut loaded = back.into_documents();
-    loaded.sort_by_key(|d| d.id);
-    expected.sort_by_key(|d| d.id);
+    loaded.sort_by_key(|d| d.id());
+    expected.sort_by_key(|d| d.id());
     assert_eq!(loaded, expected);
     Ok(())
 }

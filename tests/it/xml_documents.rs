@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use pluginlake::io::xml::{XmlDocuments, XmlRows, XmlValue};
-use pluginlake::io::Materialization;
+use pluginlake::io::{JsonDocuments, Materialization};
 use pluginlake::{Error, Lake};
 use polars::prelude::*;
 
@@ -88,6 +88,7 @@ fn text_mode_round_trips_documents_and_extracted_fields() -> TestResult {
         columns(&m),
         [
             ("document_id", "VARCHAR"),
+            ("ingested_at", "TIMESTAMPTZ"),
             ("document", "VARCHAR"),
             ("patient_id", "VARCHAR"),
             ("family", "VARCHAR"),
@@ -104,7 +105,7 @@ fn text_mode_round_trips_documents_and_extracted_fields() -> TestResult {
         panic!("two documents expected, got {}", back.len());
     };
     assert_eq!((a.id(), b.id()), (ids[0], ids[1]));
-    assert_eq!((a.text(), b.text()), (first, second));
+    assert_eq!((a.document(), b.document()), (first, second));
     assert_eq!(
         a.fields().collect::<Vec<_>>(),
         [
@@ -291,7 +292,7 @@ fn cdata_and_entities_become_text() -> TestResult {
     let docs = XmlDocuments::from_texts([xml])?.with_field("body", "notes/note/body")?;
     lake.store("raw/note_documents", docs)?;
     let back: XmlDocuments = lake.load("raw/note_documents")?;
-    assert_eq!(back.documents()[0].text(), xml);
+    assert_eq!(back.documents()[0].document(), xml);
     assert_eq!(
         back.documents()[0].field("body"),
         Some("if a < b && c]] > 0 then")
@@ -451,7 +452,7 @@ fn files_are_read_and_their_errors_name_the_file() -> TestResult {
     let back: XmlRows = lake.load("raw/patients_from_file")?;
     assert_eq!(back.len(), 2);
     let docs = XmlDocuments::from_file(&good)?.with_field("first", "patients/patient/@id")?;
-    assert_eq!(docs.documents()[0].text(), PATIENTS);
+    assert_eq!(docs.documents()[0].document(), PATIENTS);
     assert_eq!(docs.documents()[0].field("first"), Some("p1"));
 
     let bad = dir.path().join("broken.xml");
@@ -480,5 +481,38 @@ fn xml_rows_load_any_tabular_table_as_text() -> TestResult {
         pairs(&[("person_id", text("1")), ("name", text("Doe"))])
     );
     assert_eq!(row(&rows, 1), pairs(&[("person_id", text("2"))]));
+    Ok(())
+}
+
+#[test]
+fn documents_are_shaped_and_serialized_like_json_documents() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let lake = common::lake_in(dir.path());
+    let xml = XmlDocuments::from_texts(["<patient id='p1'/>"])?.with_field("pid", "patient/@id")?;
+    let json = JsonDocuments::from_values([serde_json::json!({"id": "p1"})]);
+    let xml_m = lake.store("raw/xml_docs", xml.clone())?;
+    let json_m = lake.store("raw/json_docs", json)?;
+    // The same leading columns, then the XML fields.
+    assert_eq!(columns(&xml_m)[..2], columns(&json_m)[..2]);
+    assert_eq!(columns(&xml_m)[3], ("pid", "VARCHAR"));
+
+    let back: XmlDocuments = lake.load("raw/xml_docs")?;
+    assert_eq!(back.documents(), xml.documents(), "ids and times kept");
+    let back_json: JsonDocuments = lake.load("raw/json_docs")?;
+    let x = serde_json::to_value(&back.documents()[0])?;
+    let j = serde_json::to_value(&back_json.documents()[0])?;
+    let keys = |v: &serde_json::Value| {
+        let mut keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(keys(&j), ["document", "id", "ingested_at"]);
+    assert_eq!(keys(&x), ["document", "fields", "id", "ingested_at"]);
+    assert_eq!(x["document"], "<patient id='p1'/>");
+    assert_eq!(x["fields"], serde_json::json!({"pid": "p1"}));
+    assert_eq!(
+        x["ingested_at"].as_str().map(str::len),
+        j["ingested_at"].as_str().map(str::len)
+    );
     Ok(())
 }

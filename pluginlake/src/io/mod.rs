@@ -22,6 +22,7 @@ pub(crate) mod durable;
 pub(crate) mod evolve;
 pub mod files;
 pub(crate) mod handoff;
+mod ingested;
 pub mod json;
 mod parquet;
 pub(crate) mod partition;

@@ -4,52 +4,66 @@ use std::io::BufRead;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray, TimestampMicrosecondArray};
-use arrow::datatypes::{
-    DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
-    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
-};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::{infer, load, ndjson};
 use crate::error::{Context, Error, Result};
-use crate::io::chunks;
+use crate::io::{chunks, ingested};
 use crate::io::{LoadFrom, TableData, TableSink, TypeHandler};
 
 /// One document of [`JsonDocuments`]: the JSON value, its id and when it was ingested.
-#[derive(Clone, Debug, PartialEq)]
+///
+/// Shaped like [`XmlDocument`](crate::io::xml::XmlDocument): [`id`](Self::id),
+/// [`ingested_at`](Self::ingested_at) and [`document`](Self::document), serialized under those
+/// names (`{"id": "0193...", "ingested_at": "2026-12-02T15:00:00.123456Z", "document": {...}}`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct JsonDocument {
-    /// A UUIDv7 made when the document was ingested (so ids sort by ingest time); kept through
-    /// storing and loading, so appended documents never collide.
-    pub id: Uuid,
-    /// When the document was ingested (the time the [`JsonDocuments`] value was built), to the
-    /// microsecond.
-    pub ingested_at: DateTime<Utc>,
-    /// The document.
-    pub document: Value,
+    id: Uuid,
+    ingested_at: DateTime<Utc>,
+    document: Value,
 }
 
 impl JsonDocument {
     /// A document ingested now, with a new id.
     pub fn new(document: Value) -> Self {
-        JsonDocument::ingested_at(document, now())
+        JsonDocument::from_parts(Uuid::now_v7(), ingested::now(), document)
     }
 
-    fn ingested_at(document: Value, ingested_at: DateTime<Utc>) -> Self {
+    /// A document with the id and ingest time it already has (loaded from elsewhere, say).
+    pub fn from_parts(id: Uuid, ingested_at: DateTime<Utc>, document: Value) -> Self {
         JsonDocument {
-            id: Uuid::now_v7(),
+            id,
             ingested_at,
             document,
         }
     }
-}
 
-/// The current time to the microsecond (what a `TIMESTAMPTZ` holds).
-fn now() -> DateTime<Utc> {
-    let now = Utc::now();
-    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+    /// The document's id: a UUIDv7 made when it was ingested (ids sort by ingest time), kept
+    /// through storing and loading, so appended documents never collide.
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+
+    /// When the document was ingested (the time its [`JsonDocuments`] was built), to the
+    /// microsecond.
+    pub fn ingested_at(&self) -> DateTime<Utc> {
+        self.ingested_at
+    }
+
+    /// The JSON value.
+    pub fn document(&self) -> &Value {
+        &self.document
+    }
+
+    /// The JSON value, without id and time.
+    pub fn into_document(self) -> Value {
+        self.document
+    }
 }
 
 /// JSON documents stored as a `JSON` column: one row per document.
@@ -66,8 +80,8 @@ fn now() -> DateTime<Utc> {
 ///
 /// let docs = JsonDocuments::from_ndjson(b"{\"a\": 1}\n\n[1, 2]\n").unwrap();
 /// assert_eq!(docs.len(), 2);
-/// assert_eq!(docs.documents()[1].document, json!([1, 2]));
-/// assert_ne!(docs.documents()[0].id, docs.documents()[1].id);
+/// assert_eq!(docs.documents()[1].document(), &json!([1, 2]));
+/// assert_ne!(docs.documents()[0].id(), docs.documents()[1].id());
 /// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct JsonDocuments {
@@ -78,17 +92,17 @@ impl JsonDocuments {
     /// The id column (`VARCHAR`).
     pub const ID_COLUMN: &'static str = "document_id";
     /// The ingest time column (`TIMESTAMPTZ`).
-    pub const INGESTED_AT_COLUMN: &'static str = "ingested_at";
+    pub const INGESTED_AT_COLUMN: &'static str = ingested::COLUMN;
     /// The document column (`JSON`).
     pub const DOCUMENT_COLUMN: &'static str = "document";
 
     /// Documents ingested now, each with a new id.
     pub fn from_values(values: impl IntoIterator<Item = Value>) -> Self {
-        let at = now();
+        let at = ingested::now();
         JsonDocuments {
             documents: values
                 .into_iter()
-                .map(|v| JsonDocument::ingested_at(v, at))
+                .map(|v| JsonDocument::from_parts(Uuid::now_v7(), at, v))
                 .collect(),
         }
     }
@@ -135,12 +149,15 @@ impl JsonDocuments {
 
     /// The JSON values, in order.
     pub fn values(&self) -> impl ExactSizeIterator<Item = &Value> {
-        self.documents.iter().map(|d| &d.document)
+        self.documents.iter().map(JsonDocument::document)
     }
 
     /// The JSON values, in order, without ids and times.
     pub fn into_values(self) -> Vec<Value> {
-        self.documents.into_iter().map(|d| d.document).collect()
+        self.documents
+            .into_iter()
+            .map(JsonDocument::into_document)
+            .collect()
     }
 
     /// The documents with their ids and times.
@@ -163,11 +180,7 @@ impl JsonDocuments {
     pub fn schema() -> SchemaRef {
         Arc::new(Schema::new(vec![
             Field::new(Self::ID_COLUMN, DataType::Utf8, false),
-            Field::new(
-                Self::INGESTED_AT_COLUMN,
-                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-                false,
-            ),
+            ingested::field(),
             infer::json_field(Self::DOCUMENT_COLUMN),
         ]))
     }
@@ -312,9 +325,9 @@ impl TypeHandler for JsonDocuments {
             };
             let ids = text(id_at, Self::ID_COLUMN)?;
             let texts = text(doc_at, Self::DOCUMENT_COLUMN)?;
-            let times = micros(batch.column(time_at), &table)?;
+            let times = ingested::times(batch.column(time_at), &table, documents.len() + 1)?;
             let (ids, texts) = (ids.as_string::<i32>(), texts.as_string::<i32>());
-            for (i, time) in times.into_iter().enumerate() {
+            for (i, ingested_at) in times.into_iter().enumerate() {
                 let row = documents.len() + 1;
                 let invalid = |column: &str, reason: String| Error::Parse {
                     source_name: format!("column {column:?} of {table}, row {row}"),
@@ -332,20 +345,6 @@ impl TypeHandler for JsonDocuments {
                         )
                     })?
                 };
-                let ingested_at = match time {
-                    Some(t) => DateTime::from_timestamp_micros(t).ok_or_else(|| {
-                        invalid(
-                            Self::INGESTED_AT_COLUMN,
-                            format!("{t} µs since 1970 is out of range"),
-                        )
-                    })?,
-                    None => {
-                        return Err(invalid(
-                            Self::INGESTED_AT_COLUMN,
-                            "the ingest time is NULL".into(),
-                        ))
-                    }
-                };
                 let document = if texts.is_null(i) {
                     Value::Null
                 } else {
@@ -360,42 +359,6 @@ impl TypeHandler for JsonDocuments {
         }
         Ok(JsonDocuments { documents })
     }
-}
-
-/// A timestamp column (any unit and time zone) as microseconds since 1970 UTC.
-fn micros(array: &ArrayRef, table: &str) -> Result<Vec<Option<i64>>> {
-    fn scaled<T: arrow::datatypes::ArrowPrimitiveType<Native = i64>>(
-        array: &ArrayRef,
-        f: impl Fn(i64) -> i64,
-    ) -> Vec<Option<i64>> {
-        array
-            .as_primitive::<T>()
-            .iter()
-            .map(|v| v.map(&f))
-            .collect()
-    }
-    Ok(match array.data_type() {
-        DataType::Timestamp(TimeUnit::Second, _) => {
-            scaled::<TimestampSecondType>(array, |s| s.saturating_mul(1_000_000))
-        }
-        DataType::Timestamp(TimeUnit::Millisecond, _) => {
-            scaled::<TimestampMillisecondType>(array, |ms| ms.saturating_mul(1_000))
-        }
-        DataType::Timestamp(TimeUnit::Microsecond, _) => {
-            scaled::<TimestampMicrosecondType>(array, |us| us)
-        }
-        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
-            scaled::<TimestampNanosecondType>(array, |ns| ns.div_euclid(1_000))
-        }
-        other => {
-            return Err(Error::Parse {
-                source_name: format!("column {:?} of {table}", JsonDocuments::INGESTED_AT_COLUMN),
-                line: None,
-                column: None,
-                reason: format!("expected a timestamp, found Arrow type {other}"),
-            })
-        }
-    })
 }
 
 impl LoadFrom<JsonDocuments> for JsonDocuments {}

@@ -22,7 +22,7 @@
 //! // Columns: document_id VARCHAR (a UUIDv7), ingested_at TIMESTAMPTZ, document JSON.
 //! lake.store(["raw", "events"], events)?;
 //! let back: JsonDocuments = lake.load(["raw", "events"])?;
-//! assert_eq!(back.documents()[1].document, json!({"name": "discharge"}));
+//! assert_eq!(back.documents()[1].document(), &json!({"name": "discharge"}));
 //! // In SQL: SELECT document->>'$.name' FROM lake.raw.events
 //! # Ok(()) }
 //! ```

@@ -3,14 +3,16 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch, StringBuilder};
+use arrow::array::{ArrayRef, RecordBatch, StringBuilder, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Field, Schema};
+use chrono::{DateTime, Utc};
+use serde::ser::{Serialize, SerializeStruct, Serializer};
 use uuid::Uuid;
 
 use super::read::{self, Attr, CharData, Visitor};
 use super::{text_columns, TextColumn, XmlPath};
 use crate::error::{Context, Error, Result};
-use crate::io::chunks;
+use crate::io::{chunks, ingested};
 use crate::io::{LoadFrom, TableData, TableSink, TypeHandler};
 
 const ID: &str = "document_id";
@@ -19,8 +21,10 @@ const DOCUMENT: &str = "document";
 /// XML documents stored as text, one row per document (text mode).
 ///
 /// The table has the columns `document_id VARCHAR` (a UUIDv7 made when the document is added,
-/// kept on load), `document VARCHAR` (the XML text exactly as given, byte for byte) and one
-/// `VARCHAR` column per field declared with [`with_field`](Self::with_field), in declaration order.
+/// kept on load), `ingested_at TIMESTAMPTZ` (when it was added), `document VARCHAR` (the XML text
+/// exactly as given, byte for byte) and one `VARCHAR` column per field declared with
+/// [`with_field`](Self::with_field), in declaration order: the columns of
+/// [`JsonDocuments`](crate::io::JsonDocuments), plus the fields.
 ///
 /// Every document is parsed when it is added: a malformed one is an
 /// [`Error::Parse`](crate::Error::Parse) naming `XML document <n>` (its 1-based position in the
@@ -48,24 +52,37 @@ struct FieldSpec {
     path: Option<XmlPath>,
 }
 
-/// One document of an [`XmlDocuments`].
+/// One document of an [`XmlDocuments`]: the XML text, its id, when it was ingested and the
+/// values extracted from it.
+///
+/// Shaped like [`JsonDocument`](crate::io::json::JsonDocument): [`id`](Self::id),
+/// [`ingested_at`](Self::ingested_at) and [`document`](Self::document), plus the
+/// [`fields`](Self::fields); serialized under those names, the fields as an object in field
+/// order (`{"id": ..., "ingested_at": ..., "document": "<patient .../>", "fields": {"id": "p1"}}`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct XmlDocument {
     id: Uuid,
-    text: String,
+    ingested_at: DateTime<Utc>,
+    document: String,
     /// The extracted values, in the order of the collection's fields.
     fields: Vec<(String, Option<String>)>,
 }
 
 impl XmlDocument {
-    /// The document's id (a UUIDv7, made when the document was added).
+    /// The document's id: a UUIDv7 made when the document was added, kept through storing and
+    /// loading.
     pub fn id(&self) -> Uuid {
         self.id
     }
 
+    /// When the document was added, to the microsecond.
+    pub fn ingested_at(&self) -> DateTime<Utc> {
+        self.ingested_at
+    }
+
     /// The XML text, exactly as given.
-    pub fn text(&self) -> &str {
-        &self.text
+    pub fn document(&self) -> &str {
+        &self.document
     }
 
     /// The value extracted for `field`; `None` when its path matched nothing (NULL) or there is
@@ -80,6 +97,26 @@ impl XmlDocument {
     /// Every field and its value, in the collection's field order.
     pub fn fields(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
         self.fields.iter().map(|(n, v)| (n.as_str(), v.as_deref()))
+    }
+}
+
+impl Serialize for XmlDocument {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        struct Fields<'a>(&'a [(String, Option<String>)]);
+        impl Serialize for Fields<'_> {
+            fn serialize<S: Serializer>(
+                &self,
+                serializer: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                serializer.collect_map(self.0.iter().map(|(n, v)| (n, v)))
+            }
+        }
+        let mut s = serializer.serialize_struct("XmlDocument", 4)?;
+        s.serialize_field("id", &self.id)?;
+        s.serialize_field("ingested_at", &self.ingested_at)?;
+        s.serialize_field("document", &self.document)?;
+        s.serialize_field("fields", &Fields(&self.fields))?;
+        s.end()
     }
 }
 
@@ -128,9 +165,12 @@ impl XmlDocuments {
         if name.contains('\0') {
             return Err(bad("it contains a NUL character"));
         }
-        if name.eq_ignore_ascii_case(ID) || name.eq_ignore_ascii_case(DOCUMENT) {
+        if [ID, ingested::COLUMN, DOCUMENT]
+            .iter()
+            .any(|own| name.eq_ignore_ascii_case(own))
+        {
             return Err(bad(
-                "document_id and document are the handler's own columns",
+                "document_id, ingested_at and document are the handler's own columns",
             ));
         }
         let same = |f: &FieldSpec| f.name.to_lowercase() == name.to_lowercase();
@@ -156,7 +196,7 @@ impl XmlDocuments {
         let paths = [self.fields[index].path.clone().expect("just set")];
         for (n, doc) in self.documents.iter_mut().enumerate() {
             let source = format!("XML document {}", n + 1);
-            let [value] = extract(&doc.text, &source, &paths)?
+            let [value] = extract(&doc.document, &source, &paths)?
                 .try_into()
                 .expect("one value per path");
             match doc.fields.get_mut(index) {
@@ -182,7 +222,7 @@ impl XmlDocuments {
         self.add(text, &path.display().to_string())
     }
 
-    fn add(&mut self, text: String, source: &str) -> Result<Uuid> {
+    fn add(&mut self, document: String, source: &str) -> Result<Uuid> {
         let paths = self
             .fields
             .iter()
@@ -197,12 +237,13 @@ impl XmlDocuments {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let values = extract(&text, source, &paths)?;
+        let values = extract(&document, source, &paths)?;
         let id = Uuid::now_v7();
         let fields = self.fields.iter().map(|f| f.name.clone()).zip(values);
         self.documents.push(XmlDocument {
             id,
-            text,
+            ingested_at: ingested::now(),
+            document,
             fields: fields.collect(),
         });
         Ok(id)
@@ -242,21 +283,18 @@ impl XmlDocuments {
     /// The documents as record batches with at most `max` bytes of text (document and fields)
     /// each; a larger document alone, up to Arrow's 2 GiB per string column.
     fn to_batches(&self, max: usize) -> Result<Vec<RecordBatch>> {
-        let names = [ID, DOCUMENT]
+        let text_field = |n: &str| Field::new(n, DataType::Utf8, true);
+        let fields = [text_field(ID), ingested::field(), text_field(DOCUMENT)]
             .into_iter()
-            .chain(self.fields.iter().map(|f| f.name.as_str()));
-        let schema = Arc::new(Schema::new(
-            names
-                .map(|n| Field::new(n, DataType::Utf8, true))
-                .collect::<Vec<_>>(),
-        ));
+            .chain(self.fields.iter().map(|f| text_field(&f.name)));
+        let schema = Arc::new(Schema::new(fields.collect::<Vec<_>>()));
         let size = |doc: &XmlDocument| {
             doc.fields
                 .iter()
                 .filter_map(|(_, v)| v.as_ref().map(String::len))
                 .max()
                 .unwrap_or(0)
-                .max(doc.text.len())
+                .max(doc.document.len())
         };
         if let Some((i, doc)) = self
             .documents
@@ -278,20 +316,27 @@ impl XmlDocuments {
         chunks::by_text(self.documents.len(), max, |i| size(&self.documents[i]))
             .into_iter()
             .map(|rows| {
-                let mut columns: Vec<StringBuilder> = (0..schema.fields().len())
+                let documents = &self.documents[rows];
+                // document_id, document and the fields; ingested_at goes in second place.
+                let mut columns: Vec<StringBuilder> = (0..schema.fields().len() - 1)
                     .map(|_| StringBuilder::new())
                     .collect();
-                for doc in &self.documents[rows] {
+                for doc in documents {
                     columns[0].append_value(doc.id.to_string());
-                    columns[1].append_value(&doc.text);
+                    columns[1].append_value(&doc.document);
                     for (builder, (_, value)) in columns[2..].iter_mut().zip(&doc.fields) {
                         builder.append_option(value.as_deref());
                     }
                 }
-                let arrays = columns
+                let times = TimestampMicrosecondArray::from_iter_values(
+                    documents.iter().map(|d| d.ingested_at.timestamp_micros()),
+                )
+                .with_timezone("UTC");
+                let mut arrays: Vec<ArrayRef> = columns
                     .iter_mut()
                     .map(|b| Arc::new(b.finish()) as ArrayRef)
                     .collect();
+                arrays.insert(1, Arc::new(times));
                 RecordBatch::try_new(schema.clone(), arrays)
                     .context(|| "assembling XML documents".into())
             })
@@ -371,10 +416,11 @@ impl TypeHandler for XmlDocuments {
         sink.put_batches(schema, batches)
     }
 
-    /// Loads the documents and the fields' values (the columns besides `document_id` and
-    /// `document`), without parsing the documents again.
+    /// Loads the documents and the fields' values (the columns besides `document_id`,
+    /// `ingested_at` and `document`), without parsing the documents again.
     fn load(data: TableData) -> Result<Self> {
         let table = data.table().to_string();
+        let (times, data) = ingest_times(data)?;
         let invalid = |reason: String| Error::Parse {
             source_name: format!("table {table}"),
             line: None,
@@ -396,24 +442,31 @@ impl TypeHandler for XmlDocuments {
                 _ => fields.push((name, values)),
             }
         }
-        let (Some(ids), Some(texts)) = (ids, texts) else {
+        let (Some(ids), Some(texts), Some(times)) = (ids, texts, times) else {
             return Err(invalid(
-                "XmlDocuments needs the columns document_id and document".into(),
+                "XmlDocuments needs the columns document_id, ingested_at and document".into(),
             ));
         };
         let mut documents = Vec::with_capacity(ids.len());
-        for (row, (id, text)) in ids.into_iter().zip(texts).enumerate() {
+        let rows = ids.into_iter().zip(texts).zip(times);
+        for (row, ((id, document), ingested_at)) in rows.enumerate() {
             let at = row + 1;
             let id = id.ok_or_else(|| invalid(format!("row {at}: document_id is NULL")))?;
             let id = Uuid::parse_str(&id).map_err(|e| {
                 invalid(format!("row {at}: document_id {id:?} is not a UUID ({e})"))
             })?;
-            let text = text.ok_or_else(|| invalid(format!("row {at}: document is NULL")))?;
+            let document =
+                document.ok_or_else(|| invalid(format!("row {at}: document is NULL")))?;
             let fields = fields
                 .iter_mut()
                 .map(|(name, values)| (name.clone(), values[row].take()))
                 .collect();
-            documents.push(XmlDocument { id, text, fields });
+            documents.push(XmlDocument {
+                id,
+                ingested_at,
+                document,
+                fields,
+            });
         }
         let fields = fields
             .into_iter()
@@ -421,6 +474,41 @@ impl TypeHandler for XmlDocuments {
             .collect();
         Ok(XmlDocuments { fields, documents })
     }
+}
+
+/// The ingest times of a loaded table (`None` without an `ingested_at` column) and its other
+/// columns.
+fn ingest_times(data: TableData) -> Result<(Option<Vec<DateTime<Utc>>>, TableData)> {
+    let Ok(at) = data.schema.index_of(ingested::COLUMN) else {
+        return Ok((None, data));
+    };
+    let table = data.table.to_string();
+    let mut times = Vec::with_capacity(data.num_rows());
+    for batch in &data.batches {
+        times.extend(ingested::times(batch.column(at), &table, times.len() + 1)?);
+    }
+    let keep: Vec<usize> = (0..data.schema.fields().len())
+        .filter(|&i| i != at)
+        .collect();
+    let schema = Arc::new(
+        data.schema
+            .project(&keep)
+            .context(|| format!("reading {table}"))?,
+    );
+    let batches = data
+        .batches
+        .iter()
+        .map(|b| b.project(&keep))
+        .collect::<std::result::Result<_, _>>()
+        .context(|| format!("reading {table}"))?;
+    Ok((
+        Some(times),
+        TableData {
+            table: data.table,
+            schema,
+            batches,
+        },
+    ))
 }
 
 impl LoadFrom<XmlDocuments> for XmlDocuments {}
@@ -485,6 +573,7 @@ mod tests {
         let docs = || XmlDocuments::new().with_field("a", "x").unwrap();
         assert!(docs().with_field("A", "y").is_err());
         assert!(docs().with_field("Document_ID", "y").is_err());
+        assert!(docs().with_field("Ingested_At", "y").is_err());
         assert!(docs().with_field("", "y").is_err());
         assert!(docs().with_field("b", "x/@").is_err());
     }

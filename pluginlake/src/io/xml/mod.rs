@@ -1,9 +1,10 @@
 //! XML in the lake, two ways.
 //!
 //! - [`XmlDocuments`] (text mode) stores each document as it is, one row per document, with
-//!   columns `document_id` (a UUIDv7 made when the document is added, kept on load), `document`
-//!   (the XML text exactly as given) and one `VARCHAR` column per field extracted by a simple
-//!   path (`patient/@id`, `patient/name/family`).
+//!   columns `document_id` (a UUIDv7 made when the document is added, kept on load),
+//!   `ingested_at` (when it was added), `document` (the XML text exactly as given) and one
+//!   `VARCHAR` column per field extracted by a simple path (`patient/@id`,
+//!   `patient/name/family`), like [`JsonDocuments`](crate::io::JsonDocuments).
 //! - [`XmlRows`] (record mode) parses a document into rows: every element at a record path
 //!   (`patients/patient`) becomes a row, its attributes and the text of its child elements
 //!   become columns.
@@ -44,7 +45,7 @@
 //! assert_eq!(docs.documents()[0].field("family"), Some("Doe"));
 //! assert_eq!(docs.documents()[1].field("family"), None); // no match: NULL
 //! // lake.store("raw/patient_documents", docs)?;
-//! // columns: document_id, document, patient_id, family (all VARCHAR)
+//! // columns: document_id, ingested_at TIMESTAMPTZ, document, patient_id, family (VARCHAR)
 //! # Ok(()) }
 //! ```
 //!
