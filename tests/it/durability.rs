@@ -187,3 +187,105 @@ fn a_registered_files_link_and_its_folder_are_flushed_before_the_commit() {
     let commit = commit_after(&calls, linked);
     assert_dir_synced(&calls, "/lakehouse/raw/registered", linked, commit);
 }
+
+/// The data files DuckDB writes for a write (`created` under `dir`) in a trace, each with the
+/// index of its creation.
+fn created_under(calls: &[Call], dir: &str) -> Vec<(usize, String)> {
+    calls
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| match c {
+            Call::Open {
+                path,
+                created: true,
+            } if path.contains(dir) && path.ends_with(".parquet") => Some((i, path.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Assert that each of `files` and its folder are flushed after its creation and before
+/// `commit`.
+fn assert_files_synced(calls: &[Call], files: &[(usize, String)], commit: usize) {
+    for (created, file) in files {
+        let folder = file.rsplit_once('/').map_or("", |(f, _)| f);
+        assert_dir_synced(calls, folder, *created, commit);
+        let synced = find(
+            calls,
+            *created,
+            |c| matches!(c, Call::Sync { path } if path == file),
+        );
+        assert!(
+            synced.is_some_and(|i| i < commit),
+            "{file} (created at call {created}) is not flushed before the commit at call \
+             {commit} (flushed at {synced:?})"
+        );
+    }
+}
+
+#[test]
+fn a_parquet_file_duckdb_writes_and_its_folders_are_flushed_before_the_commit() {
+    let test =
+        "durability::a_parquet_file_duckdb_writes_and_its_folders_are_flushed_before_the_commit";
+    let Some(trace) = common::in_traced_child_process(test, "openat,fsync,fdatasync", || {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = common::lake_in(dir.path());
+        // More rows than DuckLake inlines into the catalog (10): a Parquet file.
+        let ids: Vec<i64> = (0..1000).collect();
+        let m = lake.store("raw/events", df!["id" => ids].unwrap()).unwrap();
+        assert_eq!(m.path, pluginlake::io::WritePath::DuckDb);
+    }) else {
+        return;
+    };
+    let calls = parse(&trace);
+    let files = created_under(&calls, "/lakehouse/raw/events/");
+    assert_eq!(files.len(), 1, "one data file: {files:?}");
+    let commit = commit_after(&calls, files[0].0);
+    assert_files_synced(&calls, &files, commit);
+    assert_dir_synced(&calls, "/lakehouse/raw/events", files[0].0, commit);
+    assert_dir_synced(&calls, "/lakehouse/raw", 0, commit);
+    assert_dir_synced(&calls, "/lakehouse", 0, commit);
+}
+
+#[test]
+fn partition_files_and_delete_files_duckdb_writes_are_flushed_before_the_commit() {
+    let test =
+        "durability::partition_files_and_delete_files_duckdb_writes_are_flushed_before_the_commit";
+    let Some(trace) = common::in_traced_child_process(test, "openat,fsync,fdatasync", || {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = common::lake_in(dir.path());
+        let partitions = pluginlake::io::Partitions::values("region", ["north", "south"]);
+        let rows = |region: &str| {
+            let n = 100;
+            df!["region" => vec![region; n], "id" => (0..n as i64).collect::<Vec<_>>()].unwrap()
+        };
+        for region in ["north", "south"] {
+            let options = pluginlake::io::WriteOptions::default()
+                .with_partitions(partitions.clone())
+                .with_partition(region);
+            lake.store_with("raw/regions", rows(region), &options)
+                .unwrap();
+        }
+        // Replacing one partition: DuckLake deletes its rows (a delete file, or the file
+        // dropped) and writes the new rows.
+        let options = pluginlake::io::WriteOptions::default()
+            .with_partitions(partitions)
+            .with_partition("north");
+        lake.store_with("raw/regions", rows("north"), &options)
+            .unwrap();
+    }) else {
+        return;
+    };
+    let calls = parse(&trace);
+    let files = created_under(&calls, "/lakehouse/raw/regions/");
+    assert!(files.len() >= 3, "a file per partition write: {files:?}");
+    for (created, _) in &files {
+        let commit = commit_after(&calls, *created);
+        let in_write: Vec<_> = files
+            .iter()
+            .filter(|(i, _)| i >= created && *i < commit)
+            .cloned()
+            .collect();
+        assert_files_synced(&calls, &in_write, commit);
+    }
+}

@@ -4,6 +4,7 @@
 
 use std::fs::File;
 use std::path::Path;
+use std::time::{Duration, SystemTime};
 
 use crate::error::{Error, Result};
 
@@ -12,6 +13,63 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| Error::io(dir, e))
+}
+
+/// How far before a write's start a file's modification time may lie and still count as the
+/// write's: file systems stamp times from a clock that lags the system clock by up to a tick.
+const CLOCK_SLACK: Duration = Duration::from_secs(2);
+
+/// Flush what a write in progress created under `dir` (the folder of one table) since `since`:
+/// every file modified since then (DuckDB's data and delete files), every folder that changed
+/// (gained a file or subfolder, such as a partition's `key=value`), and `dir`'s own ancestors up
+/// to `root` that changed (when the write created the table's folders). DuckDB writes its Parquet
+/// files without flushing them; this runs before the catalog commit that refers to them.
+///
+/// Files of another write in progress under `dir` may be flushed too, which is harmless. A
+/// folder that does not exist (the rows were inlined into the catalog) is nothing to do.
+pub(crate) fn sync_new(root: &Path, dir: &Path, since: SystemTime) -> Result<()> {
+    let since = since.checked_sub(CLOCK_SLACK).unwrap_or(since);
+    let changed = |path: &Path| -> Result<Option<std::fs::Metadata>> {
+        match std::fs::symlink_metadata(path) {
+            Ok(m) => Ok(m.modified().is_ok_and(|t| t >= since).then_some(m)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(path, e)),
+        }
+    };
+    if !dir.is_dir() {
+        return Ok(());
+    }
+    sync_tree(dir, &changed)?;
+    let mut ancestor = dir.parent();
+    while let Some(a) = ancestor.filter(|a| a.starts_with(root)) {
+        if changed(a)?.is_some() {
+            sync_dir(a)?;
+        }
+        ancestor = a.parent();
+    }
+    Ok(())
+}
+
+/// Flush the changed files and folders in the tree of `dir` (`dir` included).
+fn sync_tree(
+    dir: &Path,
+    changed: &impl Fn(&Path) -> Result<Option<std::fs::Metadata>>,
+) -> Result<()> {
+    if changed(dir)?.is_some() {
+        sync_dir(dir)?;
+    }
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let path = entry.map_err(|e| Error::io(dir, e))?.path();
+        match changed(&path)? {
+            Some(m) if m.is_file() => File::open(&path)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| Error::io(&path, e))?,
+            // A folder without changes may hold one that changed.
+            _ if path.is_dir() => sync_tree(&path, changed)?,
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Create `dir` and its missing ancestors, flushing each folder that gained a subfolder, so the

@@ -2,12 +2,14 @@
 //! fill and tag, committed as one DuckLake snapshot.
 
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use arrow::array::{RecordBatch, RecordBatchIterator};
 use arrow::ffi_stream::FFI_ArrowArrayStream;
 
 use super::{describe, emptied_by_delete, same_columns, Fill, COMMIT_AUTHOR};
 use crate::error::{Context, DuckDbErrorType, Error, Result};
+use crate::io::durable;
 use crate::io::evolve::{self, Evolution, SchemaMode};
 use crate::io::handoff::{ReadBack, HANDOFF_MAX_BYTES, HANDOFF_MAX_ROWS};
 use crate::io::partition::{PartitionFilter, Partitions};
@@ -71,6 +73,8 @@ pub(super) struct Commit<'a> {
     pub catalog: &'a Ident,
     /// Where DuckLake's metadata tables are.
     pub metadata: &'a str,
+    /// The lake's data path (the table's files are under `<schema>/<table>/` in it).
+    pub data_path: &'a Path,
     pub table: &'a TableRef,
     /// The new data's columns.
     pub columns: &'a [ColumnInfo],
@@ -228,6 +232,7 @@ impl Commit<'_> {
             Ok(())
         };
         let transaction = || -> std::result::Result<Committed, Failed> {
+            let began = SystemTime::now();
             run("BEGIN TRANSACTION", "starting the write of")?;
             match (self.mode, exists, self.partition) {
                 (_, false, _) => create(false)?,
@@ -264,6 +269,13 @@ impl Commit<'_> {
                 &sql::set_commit_message(catalog, COMMIT_AUTHOR, self.message, self.extra_info),
                 "tagging the snapshot of",
             )?;
+            // DuckDB does not flush the data and delete files it wrote; the commit will refer
+            // to them.
+            let dir = self
+                .data_path
+                .join(table.schema().as_str())
+                .join(table.table().as_str());
+            durable::sync_new(self.data_path, &dir, began)?;
             if let Some(fence) = self.fence {
                 fence.check()?;
             }

@@ -138,6 +138,7 @@ pub(crate) fn write_table(
         conn: &conn,
         catalog: lake.name(),
         metadata: lake.metadata(),
+        data_path: lake.data_path(),
         table,
         columns: &columns,
         fill: &fill,
