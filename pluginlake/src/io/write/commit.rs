@@ -301,34 +301,16 @@ impl Commit<'_> {
             && self.partitions.is_none()
     }
 
-    /// The table as this transaction leaves it, read as loads read it: plain, then with string
-    /// views (the session settings a polars load sets). `None` when it takes more than
-    /// [`HANDOFF_MAX_BYTES`] in memory.
+    /// The table as this transaction leaves it, read as loads read it (the plain layout). `None`
+    /// when it takes more than [`HANDOFF_MAX_BYTES`] in memory.
     fn read_table(&self) -> Result<Option<ReadBack>> {
         let query = sql::select(self.catalog, self.table, None, None, None);
-        let what = || format!("reading back {}", self.table);
-        let plain = self.conn.query_arrow(&query).context(what)?;
+        let plain = self
+            .conn
+            .query_arrow(&query)
+            .context(|| format!("reading back {}", self.table))?;
         let bytes: usize = plain.1.iter().map(RecordBatch::get_array_memory_size).sum();
-        if bytes > HANDOFF_MAX_BYTES {
-            return Ok(None);
-        }
-        let views = [
-            ("produce_arrow_string_view", "true"),
-            ("arrow_output_version", "1.4"),
-        ];
-        for (setting, value) in views {
-            self.conn
-                .execute(&sql::set_session(setting, value))
-                .context(what)?;
-        }
-        let views_read = self.conn.query_arrow(&query).context(what);
-        for (setting, _) in views {
-            let _ = self.conn.execute(&sql::reset_session(setting));
-        }
-        Ok(Some(ReadBack {
-            plain,
-            views: views_read?,
-        }))
+        Ok((bytes <= HANDOFF_MAX_BYTES).then(|| ReadBack::new(plain)))
     }
 
     /// Register the Arrow data as the temporary view `view`; the returned stream must outlive

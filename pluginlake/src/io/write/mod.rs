@@ -431,26 +431,26 @@ fn already_written(
 /// files it added. A write that changed nothing (a merge of rows equal to the stored ones)
 /// commits no snapshot: then the table is as of the latest snapshot, which is returned.
 fn snapshot_of_write(lake: &Lake, conn: &RawConnection, extra_info: &str) -> Result<(i64, u64)> {
+    // Two single-table queries: one query joining them costs several times as much (measured).
+    let number = |sql: &str, what: &str| -> Result<Option<i64>> {
+        let rows = conn.query_text(sql).context(|| what.to_owned())?;
+        Ok(rows
+            .first()
+            .and_then(|r| r.first().cloned().flatten())
+            .and_then(|v| v.parse().ok()))
+    };
     let what = "finding the snapshot just committed";
-    let rows = conn
-        .query_text(&sql::snapshot_and_file_bytes(lake.metadata(), extra_info))
-        .context(|| what.to_owned())?;
-    let number = |i: usize| -> Option<i64> { rows.first()?.get(i)?.as_deref()?.parse().ok() };
-    if let Some(snapshot) = number(0) {
-        let bytes = number(1).ok_or_else(|| {
-            Error::Internal(format!(
-                "summing the files of snapshot {snapshot}: no value"
-            ))
-        })?;
+    if let Some(snapshot) = number(
+        &sql::snapshot_by_extra_info(lake.metadata(), extra_info),
+        what,
+    )? {
+        let what = "summing the files of the snapshot just committed";
+        let bytes = number(&sql::snapshot_file_bytes(lake.metadata(), snapshot), what)?
+            .ok_or_else(|| Error::Internal(format!("{what} ({snapshot}): no value")))?;
         return Ok((snapshot, bytes.max(0) as u64));
     }
     let what = "finding the latest snapshot";
-    let latest = conn
-        .query_text(&sql::latest_snapshot(lake.metadata()))
-        .context(|| what.to_owned())?
-        .first()
-        .and_then(|r| r.first().cloned().flatten())
-        .and_then(|v| v.parse().ok())
+    let latest = number(&sql::latest_snapshot(lake.metadata()), what)?
         .ok_or_else(|| Error::Internal(format!("{what}: DuckLake returned no value")))?;
     tracing::debug!(
         snapshot = latest,

@@ -115,19 +115,6 @@ pub(crate) fn latest_snapshot(metadata: &str) -> String {
     format!("SELECT max(snapshot_id) FROM {metadata}.ducklake_snapshot")
 }
 
-/// The snapshot committed with `extra_info` (pluginlake's commit info is unique per write) and
-/// the bytes of the data files it added (a write's Parquet output), from DuckLake's metadata
-/// tables in `metadata` (see [`metadata_candidates`]), in one query. No row when the write
-/// committed no snapshot.
-pub(crate) fn snapshot_and_file_bytes(metadata: &str, extra_info: &str) -> String {
-    format!(
-        "SELECT c.snapshot_id, CAST(coalesce((SELECT sum(f.file_size_bytes) \
-         FROM {metadata}.ducklake_data_file f WHERE f.begin_snapshot = c.snapshot_id), 0) AS BIGINT) \
-         FROM {metadata}.ducklake_snapshot_changes c WHERE c.commit_extra_info = {}",
-        quote_literal(extra_info)
-    )
-}
-
 /// Snapshots whose commit extra info contains `needle` (plain text, no wildcards), with that
 /// info, oldest first.
 pub(crate) fn snapshots_mentioning(metadata: &str, needle: &str) -> String {

@@ -32,12 +32,6 @@ pub(crate) fn set_global(setting: &str, value: &str) -> String {
     format!("SET GLOBAL {setting} = {}", quote_literal(value))
 }
 
-/// `RESET SESSION name` (back to the default, for this connection).
-pub(crate) fn reset_session(setting: &str) -> String {
-    debug_assert!(Ident::new(setting).is_ok(), "setting names are constants");
-    format!("RESET SESSION {setting}")
-}
-
 /// `SET SESSION name = 'value'`: a setting for one connection only (a plain `SET` of most
 /// settings is global and would change every other connection's results).
 pub(crate) fn set_session(setting: &str, value: &str) -> String {
