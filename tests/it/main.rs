@@ -18,6 +18,7 @@ mod handoff;
 mod independent_reader;
 mod json_documents;
 mod key_case;
+mod large_text;
 mod maintenance;
 mod materialize;
 mod memory_safety;
