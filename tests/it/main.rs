@@ -32,6 +32,7 @@ mod schema_evolution;
 mod secrets;
 mod shared_catalog;
 mod soak;
+mod streaming;
 mod workers;
 mod write_modes;
 mod xml_documents;

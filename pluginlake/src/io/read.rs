@@ -9,12 +9,14 @@ use crate::error::{Context, DuckDbErrorType, Error, Result};
 use crate::lake::sql::{self, TableRef};
 use crate::lake::Lake;
 
-pub(crate) fn read_table(
+/// The query of a load: `options`' columns, snapshot (`snapshot` when given, else theirs),
+/// filter and limit. An empty column list is an error.
+pub(crate) fn load_query(
     lake: &Lake,
     table: &TableRef,
     options: &LoadOptions,
-    string_views: bool,
-) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    snapshot: Option<i64>,
+) -> Result<String> {
     if let Some(columns) = &options.columns {
         if columns.is_empty() {
             return Err(Error::InvalidData {
@@ -23,6 +25,30 @@ pub(crate) fn read_table(
             });
         }
     }
+    let query = sql::select(
+        lake.name(),
+        table,
+        options.columns.as_deref(),
+        snapshot.or(options.snapshot),
+        options
+            .filter
+            .as_ref()
+            .map(PartitionFilter::predicate)
+            .as_ref(),
+    );
+    Ok(match options.limit {
+        Some(rows) => sql::limit(&query, rows),
+        None => query,
+    })
+}
+
+pub(crate) fn read_table(
+    lake: &Lake,
+    table: &TableRef,
+    options: &LoadOptions,
+    string_views: bool,
+) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let query = load_query(lake, table, options, None)?;
     let conn = lake.connection()?;
     if string_views {
         // String views need Arrow format 1.4 as well; polars then takes the buffers as they are.
@@ -30,20 +56,6 @@ pub(crate) fn read_table(
         conn.execute_batch(&sql::set_session("produce_arrow_string_view", "true"))
             .and_then(|()| conn.execute_batch(&sql::set_session("arrow_output_version", "1.4")))
             .context(|| "asking DuckDB for Arrow string views".into())?;
-    }
-    let mut query = sql::select(
-        lake.name(),
-        table,
-        options.columns.as_deref(),
-        options.snapshot,
-        options
-            .filter
-            .as_ref()
-            .map(PartitionFilter::predicate)
-            .as_ref(),
-    );
-    if let Some(rows) = options.limit {
-        query = sql::limit(&query, rows);
     }
     let what = || match options.snapshot {
         Some(s) => format!("reading {table} at snapshot {s}"),
