@@ -145,6 +145,33 @@ fn a_stream_outlives_the_lake_handle_it_came_from() {
     assert_eq!(ids(&batches), (0..5_000).collect::<Vec<_>>());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_reads_into_a_channel_for_async_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = common::lake_in(dir.path());
+    lake.store("events", batch(0, 30_000, 8)).unwrap();
+    let stream = lake
+        .scan_async("events", &LoadOptions::default())
+        .await
+        .unwrap();
+    let mut receiver = stream.into_channel(2).unwrap();
+    let mut batches = Vec::new();
+    while let Some(batch) = receiver.recv().await {
+        batches.push(batch.unwrap());
+    }
+    assert!(batches.len() > 1);
+    assert_eq!(ids(&batches), (0..30_000).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_channel_outside_a_tokio_runtime_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = common::lake_in(dir.path());
+    lake.store("events", batch(0, 10, 8)).unwrap();
+    let stream = lake.scan("events", &LoadOptions::default()).unwrap();
+    assert!(stream.into_channel(1).is_err());
+}
+
 #[test]
 fn scanning_a_missing_table_or_column_is_an_error_before_any_batch() {
     let dir = tempfile::tempdir().unwrap();
@@ -213,6 +240,8 @@ fn an_error_while_scanning_is_an_err_item_and_ends_the_stream() {
         rows < 799_000,
         "{rows} rows read after the files were removed"
     );
+    // A file that cannot be read is the environment's fault; the error names the table.
+    assert_eq!(error.kind(), ErrorKind::Environment, "{error}");
     assert!(error.to_string().contains("events"), "{error}");
     assert!(stream.next().is_none(), "the stream ends after its error");
 }

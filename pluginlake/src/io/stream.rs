@@ -57,6 +57,27 @@ impl BatchStream {
     pub fn schema(&self) -> SchemaRef {
         self.result.schema().clone()
     }
+
+    /// The batches through a channel of `capacity` batches, read on tokio's blocking pool: for
+    /// async code (a server streaming a table to a client). Reading waits while the channel is
+    /// full, so memory stays bounded by `capacity` batches; dropping the receiver stops the read
+    /// at the next batch. Outside a tokio runtime it is an [`Error::Task`].
+    pub fn into_channel(
+        self,
+        capacity: usize,
+    ) -> Result<tokio::sync::mpsc::Receiver<Result<RecordBatch>>> {
+        let runtime =
+            tokio::runtime::Handle::try_current().map_err(|e| Error::Task(e.to_string()))?;
+        let (sender, receiver) = tokio::sync::mpsc::channel(capacity.max(1));
+        runtime.spawn_blocking(move || {
+            for batch in self {
+                if sender.blocking_send(batch).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(receiver)
+    }
 }
 
 impl Iterator for BatchStream {
@@ -114,6 +135,19 @@ impl Lake {
             snapshot,
             result,
         })
+    }
+}
+
+impl Lake {
+    /// [`Lake::scan`] on tokio's blocking pool (starting the query plans it and may read the
+    /// catalog); read the stream with [`BatchStream::into_channel`].
+    pub async fn scan_async(
+        &self,
+        key: impl Into<AssetKey>,
+        options: &LoadOptions,
+    ) -> Result<BatchStream> {
+        let (lake, key, options) = (self.clone(), key.into(), options.clone());
+        crate::lake::blocking(move || lake.scan(key, &options)).await
     }
 }
 
