@@ -14,6 +14,9 @@
 //!
 //! How a write changes the table: a [`WriteMode`] (replace, append, merge), a [`SchemaMode`]
 //! (evolve, freeze) and optionally [`Partitions`] with the one partition written.
+//!
+//! A load reads the whole result into memory; a table larger than memory is read with
+//! [`Lake::scan`], a [`BatchStream`] of Arrow record batches made as they are consumed.
 
 mod chunks;
 pub mod convert;
@@ -29,6 +32,7 @@ pub(crate) mod partition;
 mod read;
 mod record_batch;
 pub mod rows;
+mod stream;
 mod write;
 #[cfg(feature = "xml")]
 pub mod xml;
@@ -38,6 +42,7 @@ pub use files::{CsvFile, ParquetFile, ParquetFiles};
 pub use json::{JsonDocuments, JsonRows};
 pub use partition::{PartitionFilter, PartitionKeys, PartitionKind, Partitions, Window};
 pub use rows::Rows;
+pub use stream::BatchStream;
 #[cfg(feature = "xml")]
 pub use xml::{XmlDocuments, XmlRows};
 

@@ -8,14 +8,13 @@
 //! lake and the last connection are gone, never under a connection that could still use it.
 
 use std::ffi::{CStr, CString};
-use std::os::raw::c_char;
 use std::ptr;
 use std::sync::Arc;
 
-use arrow::array::{RecordBatch, RecordBatchReader, StructArray};
+use arrow::array::{RecordBatch, RecordBatchReader};
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::error::ArrowError;
-use arrow::ffi::{FFI_ArrowArray, FFI_ArrowSchema};
+use arrow::ffi::FFI_ArrowSchema;
 use arrow::ffi_stream::FFI_ArrowArrayStream;
 use duckdb::{ffi, Connection};
 
@@ -176,21 +175,15 @@ impl RawConnection {
         sql: &str,
     ) -> std::result::Result<(SchemaRef, Vec<RecordBatch>), DuckDbError> {
         self.query(sql, |result| {
-            // SAFETY: `result` holds a successful query's result. The Arrow options, logical
-            // types, schema and chunks obtained from it are destroyed (or handed to arrow-rs, which
-            // releases them) before it is; column names live as long as the result.
-            unsafe {
-                let mut options = ffi::duckdb_result_get_arrow_options(result);
-                if options.is_null() {
-                    return Err(DuckDbError::untyped(
-                        "DuckDB gave no Arrow options for a result",
-                    ));
-                }
-                let exported = export_result(result, options);
-                ffi::duckdb_destroy_arrow_options(&mut options);
-                exported
-            }
+            // SAFETY: `result` holds a successful query's result, which outlives the export.
+            unsafe { super::arrow_result::export_result(result) }
         })?
+    }
+
+    /// The C API handle, for the streaming results of this connection
+    /// ([`StreamingResult`](super::arrow_result::StreamingResult)).
+    pub(crate) fn handle(&self) -> ffi::duckdb_connection {
+        self.con
     }
 
     fn query<T>(
@@ -362,88 +355,6 @@ unsafe extern "C" fn scan_release(stream: *mut FFI_ArrowArrayStream) {
         (*stream).private_data = ptr::null_mut();
         (*stream).release = None;
     }
-}
-
-/// The schema and batches of `result` with Arrow `options` (see [`RawConnection::query_arrow`]).
-///
-/// # Safety
-/// `result` is a successful query's result and `options` its live Arrow options.
-unsafe fn export_result(
-    result: &mut ffi::duckdb_result,
-    options: ffi::duckdb_arrow_options,
-) -> std::result::Result<(SchemaRef, Vec<RecordBatch>), DuckDbError> {
-    let arrow = |e: arrow::error::ArrowError| {
-        DuckDbError::untyped(format!("importing DuckDB's Arrow result: {e}"))
-    };
-    let columns = ffi::duckdb_column_count(result);
-    let mut types: Vec<ffi::duckdb_logical_type> = (0..columns)
-        .map(|c| ffi::duckdb_column_logical_type(result, c))
-        .collect();
-    let mut names: Vec<*const c_char> = (0..columns)
-        .map(|c| ffi::duckdb_column_name(result, c))
-        .collect();
-    let mut c_schema = FFI_ArrowSchema::empty();
-    let exported = error_data(ffi::duckdb_to_arrow_schema(
-        options,
-        types.as_mut_ptr(),
-        names.as_mut_ptr(),
-        columns,
-        (&mut c_schema as *mut FFI_ArrowSchema).cast(),
-    ));
-    for t in &mut types {
-        ffi::duckdb_destroy_logical_type(t);
-    }
-    exported?;
-    let schema = Arc::new(Schema::try_from(&c_schema).map_err(arrow)?);
-    let mut batches = Vec::new();
-    loop {
-        let mut chunk = ffi::duckdb_fetch_chunk(*result);
-        if chunk.is_null() {
-            break;
-        }
-        if ffi::duckdb_data_chunk_get_size(chunk) == 0 {
-            ffi::duckdb_destroy_data_chunk(&mut chunk);
-            break;
-        }
-        let mut c_array = FFI_ArrowArray::empty();
-        let converted = error_data(ffi::duckdb_data_chunk_to_arrow(
-            options,
-            chunk,
-            (&mut c_array as *mut FFI_ArrowArray).cast(),
-        ));
-        ffi::duckdb_destroy_data_chunk(&mut chunk);
-        converted?;
-        let data = arrow::ffi::from_ffi(c_array, &c_schema).map_err(arrow)?;
-        let batch = RecordBatch::from(StructArray::from(data));
-        batches.push(batch.with_schema(schema.clone()).map_err(arrow)?);
-    }
-    Ok((schema, batches))
-}
-
-/// An error of DuckDB's `duckdb_error_data`, destroyed here.
-///
-/// # Safety
-/// `data` is null or a live error data handle.
-unsafe fn error_data(mut data: ffi::duckdb_error_data) -> std::result::Result<(), DuckDbError> {
-    if data.is_null() {
-        return Ok(());
-    }
-    let outcome = if ffi::duckdb_error_data_has_error(data) {
-        let message = ffi::duckdb_error_data_message(data);
-        let message = if message.is_null() {
-            "unknown error".to_owned()
-        } else {
-            CStr::from_ptr(message).to_string_lossy().into_owned()
-        };
-        Err(DuckDbError::typed(
-            ffi::duckdb_error_data_error_type(data),
-            message,
-        ))
-    } else {
-        Ok(())
-    };
-    ffi::duckdb_destroy_error_data(&mut data);
-    outcome
 }
 
 impl Drop for RawConnection {

@@ -1,5 +1,6 @@
 //! The lake: DuckDB with DuckLake attached, shared by every thread and task of a process.
 
+pub(crate) mod arrow_result;
 pub mod config;
 mod connection;
 pub(crate) mod database;

@@ -5,7 +5,6 @@
 //! module documentation.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -13,9 +12,11 @@ use arrow::array::{
     StructArray,
 };
 use arrow::buffer::{NullBuffer, OffsetBuffer};
-use arrow::datatypes::{DataType, Field, Fields, Schema};
+use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
 use arrow::error::ArrowError;
 use serde_json::{Map, Value};
+
+use crate::io::chunks::{self, TextLimit, TooMuchText};
 
 /// The Arrow field metadata key naming an extension type.
 pub(crate) const EXTENSION_KEY: &str = "ARROW:extension:name";
@@ -102,8 +103,9 @@ impl Keys {
             .collect()
     }
 
-    /// One array per key, of the values of `objects` (a missing key or a non-object is null).
-    fn arrays(&self, objects: &[Option<&Value>]) -> Result<Vec<ArrayRef>, ArrowError> {
+    /// One array per key, of the values of `objects` (a missing key or a non-object is null);
+    /// no string array holds more than `max` bytes.
+    fn arrays(&self, objects: &[Option<&Value>], max: usize) -> Result<Vec<ArrayRef>, ArrowError> {
         self.names
             .iter()
             .zip(&self.types)
@@ -115,7 +117,7 @@ impl Keys {
                         _ => None,
                     })
                     .collect();
-                ty.array(&values)
+                ty.array(&values, max)
             })
             .collect()
     }
@@ -180,11 +182,17 @@ impl Ty {
         Field::new(name, data_type, true)
     }
 
-    /// The array of `values` (`None`: a missing key), whose widened type is `self`.
-    pub(crate) fn array(&self, values: &[Option<&Value>]) -> Result<ArrayRef, ArrowError> {
+    /// The array of `values` (`None`: a missing key), whose widened type is `self`. A string
+    /// array (of the values, or of a list's items) that would hold more than `max` bytes of text
+    /// is an error.
+    pub(crate) fn array(
+        &self,
+        values: &[Option<&Value>],
+        max: usize,
+    ) -> Result<ArrayRef, ArrowError> {
         Ok(match self {
-            Ty::Null | Ty::Json => json_text(values),
-            Ty::Struct(keys) if keys.is_empty() => json_text(values),
+            Ty::Null | Ty::Json => json_text(values, max)?,
+            Ty::Struct(keys) if keys.is_empty() => json_text(values, max)?,
             Ty::Bool => Arc::new(
                 values
                     .iter()
@@ -207,12 +215,11 @@ impl Ty {
                 let mut b = StringBuilder::with_capacity(values.len(), values.len() * 16);
                 for v in values {
                     match v.filter(|v| !v.is_null()) {
-                        Some(Value::String(s)) => b.append_value(s),
-                        // A number or boolean in a column widened to text: its JSON text.
-                        Some(v) => {
-                            write!(b, "{v}").expect("writing to a StringBuilder");
-                            b.append_value("");
+                        Some(Value::String(s)) => {
+                            chunks::append_text(&mut b, s, max).map_err(too_much)?
                         }
+                        // A number or boolean in a column widened to text: its JSON text.
+                        Some(v) => chunks::append_display(&mut b, v, max).map_err(too_much)?,
                         None => b.append_null(),
                     }
                 }
@@ -237,7 +244,7 @@ impl Ty {
                 Arc::new(ListArray::try_new(
                     Arc::new(element.field("item")),
                     OffsetBuffer::new(offsets.into()),
-                    element.array(&items)?,
+                    element.array(&items, max)?,
                     Some(NullBuffer::from(valid)),
                 )?)
             }
@@ -248,7 +255,7 @@ impl Ty {
                     .collect();
                 Arc::new(StructArray::try_new(
                     keys.fields(),
-                    keys.arrays(values)?,
+                    keys.arrays(values, max)?,
                     Some(NullBuffer::from(valid)),
                 )?)
             }
@@ -256,24 +263,30 @@ impl Ty {
     }
 }
 
-/// The JSON text of each value (SQL NULL for JSON null and a missing key).
-fn json_text(values: &[Option<&Value>]) -> ArrayRef {
+fn too_much(e: TooMuchText) -> ArrowError {
+    ArrowError::InvalidArgumentError(e.to_string())
+}
+
+/// The JSON text of each value (SQL NULL for JSON null and a missing key), at most `max` bytes.
+fn json_text(values: &[Option<&Value>], max: usize) -> Result<ArrayRef, ArrowError> {
     let mut b = StringBuilder::with_capacity(values.len(), values.len() * 16);
     for v in values {
         match v.filter(|v| !v.is_null()) {
-            Some(v) => {
-                write!(b, "{v}").expect("writing to a StringBuilder");
-                b.append_value("");
-            }
+            Some(v) => chunks::append_display(&mut b, v, max).map_err(too_much)?,
             None => b.append_null(),
         }
     }
-    Arc::new(b.finish())
+    Ok(Arc::new(b.finish()))
 }
 
-/// The objects as one record batch: a column per key (first-seen order), types widened over
-/// all objects. `Ok(None)` when no object has a key.
-pub(crate) fn record_batch(rows: &[Map<String, Value>]) -> Result<Option<RecordBatch>, ArrowError> {
+/// The objects as record batches: a column per key (first-seen order), types widened over all
+/// objects, the rows split into batches of at most `limit.batch` bytes of text (by their JSON
+/// text, an upper bound of the text they give any column). `Ok(None)` when no object has a key.
+/// An error (a string array beyond `limit.array`) names the column and the rows.
+pub(crate) fn record_batches(
+    rows: &[Map<String, Value>],
+    limit: TextLimit,
+) -> Result<Option<(SchemaRef, Vec<RecordBatch>)>, String> {
     let mut keys = Keys::default();
     for row in rows {
         keys.observe(row);
@@ -282,12 +295,38 @@ pub(crate) fn record_batch(rows: &[Map<String, Value>]) -> Result<Option<RecordB
         return Ok(None);
     }
     let schema = Arc::new(Schema::new(keys.fields()));
-    let mut columns = Vec::with_capacity(keys.names.len());
-    for (name, ty) in keys.names.iter().zip(&keys.types) {
-        let values: Vec<Option<&Value>> = rows.iter().map(|row| row.get(name)).collect();
-        columns.push(ty.array(&values)?);
+    let ranges = match limit.batch {
+        usize::MAX => std::iter::once(0..rows.len()).collect(),
+        max => {
+            let sizes: Vec<usize> = rows.iter().map(chunks::json_len).collect();
+            chunks::by_text(rows.len(), max, |i| sizes[i])
+        }
+    };
+    let mut batches = Vec::with_capacity(ranges.len());
+    for range in ranges {
+        let mut columns = Vec::with_capacity(keys.names.len());
+        for (name, ty) in keys.names.iter().zip(&keys.types) {
+            let values: Vec<Option<&Value>> = rows[range.clone()]
+                .iter()
+                .map(|row| row.get(name))
+                .collect();
+            let array = ty.array(&values, limit.array).map_err(|e| {
+                let reason = match e {
+                    ArrowError::InvalidArgumentError(m) => m,
+                    e => e.to_string(),
+                };
+                format!(
+                    "column {name:?}, {}: {reason}",
+                    chunks::describe_rows(&range)
+                )
+            })?;
+            columns.push(array);
+        }
+        let batch = RecordBatch::try_new(schema.clone(), columns)
+            .map_err(|e| format!("assembling {}: {e}", chunks::describe_rows(&range)))?;
+        batches.push(batch);
     }
-    RecordBatch::try_new(schema, columns).map(Some)
+    Ok(Some((schema, batches)))
 }
 
 /// An object with its nested (non-empty) objects flattened to dotted keys: `{"a": {"b": 1}}`
@@ -371,7 +410,10 @@ mod tests {
             _ => unreachable!(),
         })
         .collect();
-        let batch = record_batch(&rows).unwrap().unwrap();
+        let (_, mut batches) = record_batches(&rows, TextLimit::ONE_BATCH)
+            .unwrap()
+            .unwrap();
+        let batch = batches.pop().unwrap();
         let schema = batch.schema();
         let ty = |n: &str| schema.field_with_name(n).unwrap().data_type().clone();
         assert_eq!(ty("id"), DataType::Int64);

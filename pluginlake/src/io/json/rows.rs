@@ -3,10 +3,12 @@
 use std::io::BufRead;
 
 use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use serde_json::{Map, Value};
 
 use super::{infer, load, ndjson};
-use crate::error::{Context, Error, Result};
+use crate::error::{Error, Result};
+use crate::io::chunks::TextLimit;
 use crate::io::{TableData, TableSink, Tabular, TypeHandler};
 
 /// How [`JsonRows`] stores nested objects.
@@ -152,13 +154,18 @@ impl JsonRows {
     }
 
     /// The rows as one record batch, with the inferred and widened column types (what storing
-    /// writes). Fails when no row has a key (there would be no column), and in dotted mode when
-    /// two keys flatten to the same name.
+    /// writes). Fails when no row has a key (there would be no column), in dotted mode when
+    /// two keys flatten to the same name, and when a column would hold more than the 2 GiB of
+    /// text one Arrow string array holds (storing splits the rows into batches instead).
     pub fn to_record_batch(&self) -> Result<RecordBatch> {
-        self.clone().into_record_batch("a record batch")
+        let (_, mut batches) = self
+            .clone()
+            .into_batches("a record batch", TextLimit::ONE_BATCH)?;
+        Ok(batches.pop().expect("one batch"))
     }
 
-    fn into_record_batch(self, table: &str) -> Result<RecordBatch> {
+    /// The rows as record batches of one schema, split by `limit`.
+    fn into_batches(self, table: &str, limit: TextLimit) -> Result<(SchemaRef, Vec<RecordBatch>)> {
         let invalid = |reason: String| Error::InvalidData {
             table: table.to_owned(),
             reason,
@@ -174,8 +181,8 @@ impl JsonRows {
                 })
                 .collect::<Result<_>>()?,
         };
-        infer::record_batch(&rows)
-            .context(|| format!("building the columns of {table} from JSON rows"))?
+        infer::record_batches(&rows, limit)
+            .map_err(|e| invalid(format!("building the columns from JSON rows: {e}")))?
             .ok_or_else(|| {
                 invalid(if rows.is_empty() {
                     "there are no JSON rows, so there are no columns to infer".into()
@@ -249,9 +256,10 @@ impl<'a> IntoIterator for &'a JsonRows {
 }
 
 impl TypeHandler for JsonRows {
+    /// Written in batches of at most 256 MiB of text each.
     fn store(self, sink: &mut TableSink) -> Result<()> {
-        let batch = self.into_record_batch(&sink.table().to_string())?;
-        sink.put_batches(batch.schema(), vec![batch])
+        let (schema, batches) = self.into_batches(&sink.table().to_string(), TextLimit::STORE)?;
+        sink.put_batches(schema, batches)
     }
 
     /// Each row as an object of every column; see [`JsonRows`].
@@ -263,3 +271,52 @@ impl TypeHandler for JsonRows {
 }
 
 impl Tabular for JsonRows {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::AsArray;
+    use serde_json::json;
+
+    fn rows(n: usize) -> JsonRows {
+        JsonRows::from_values((0..n).map(|i| json!({"i": i, "text": format!("{i:0>40}")}))).unwrap()
+    }
+
+    #[test]
+    fn rows_are_split_into_batches_where_their_text_would_pass_the_threshold() {
+        // Each row is 57 bytes of JSON text: three rows fit in 200 bytes, four do not.
+        let limit = TextLimit {
+            batch: 200,
+            array: usize::MAX,
+        };
+        let (schema, batches) = rows(10).into_batches("raw.t", limit).unwrap();
+        let sizes: Vec<usize> = batches.iter().map(RecordBatch::num_rows).collect();
+        assert_eq!(sizes, [3, 3, 3, 1]);
+        assert!(batches.iter().all(|b| b.schema() == schema));
+        let texts: Vec<String> = batches
+            .iter()
+            .flat_map(|b| {
+                let column = b.column_by_name("text").unwrap().as_string::<i32>();
+                column
+                    .iter()
+                    .map(|v| v.unwrap().to_owned())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let expected: Vec<String> = (0..10).map(|i| format!("{i:0>40}")).collect();
+        assert_eq!(texts, expected, "rows whole and in order");
+    }
+
+    #[test]
+    fn a_value_beyond_the_array_limit_is_an_error_naming_the_column_and_row() {
+        let limit = TextLimit {
+            batch: 100,
+            array: 30,
+        };
+        let err = rows(3).into_batches("raw.t", limit).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::BadInput);
+        let text = err.to_string();
+        assert!(text.contains("column \"text\", row 1:"), "{text}");
+        assert!(text.contains("40 bytes of text"), "{text}");
+    }
+}

@@ -67,6 +67,7 @@ use serde::de::{self, DeserializeOwned};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::io::chunks;
 use crate::io::json::without_position;
 
 use super::{TableData, TableSink, Tabular, TypeHandler};
@@ -146,7 +147,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> TypeHandler for Rows<T> {
             reason,
         };
         let schema = Arc::new(trace::schema_of::<T>().map_err(invalid)?);
-        let batches = rows_to_batches(&self.0, &schema).map_err(|e| {
+        let batches = rows_to_batches(&self.0, &schema, chunks::BATCH_TEXT).map_err(|e| {
             invalid(format!(
                 "converting the rows of {} to Arrow failed: {e}",
                 std::any::type_name::<T>()
@@ -318,16 +319,51 @@ fn decode<S: Serialize>(
     })
 }
 
-/// The rows as record batches of `schema` (which [`trace::schema_of`] derived from `T`).
+/// True when values of `dt` are variable-size text or bytes (somewhere inside).
+fn holds_text(dt: &DataType) -> bool {
+    match dt {
+        DataType::Utf8
+        | DataType::LargeUtf8
+        | DataType::Utf8View
+        | DataType::Binary
+        | DataType::LargeBinary
+        | DataType::BinaryView
+        | DataType::FixedSizeBinary(_) => true,
+        DataType::Struct(fields) => fields.iter().any(|f| holds_text(f.data_type())),
+        DataType::List(f)
+        | DataType::LargeList(f)
+        | DataType::FixedSizeList(f, _)
+        | DataType::Map(f, _) => holds_text(f.data_type()),
+        _ => false,
+    }
+}
+
+/// The rows as record batches of `schema` (which [`trace::schema_of`] derived from `T`): at
+/// most [`CHUNK`] rows each, and where the rows hold text, at most `max_text` bytes of it (by
+/// their JSON text, an upper bound; a larger row alone). A row whose text one Arrow array
+/// cannot hold is an error naming it (arrow-json's decoder checks its offsets).
 fn rows_to_batches<T: Serialize>(
     rows: &[T],
     schema: &SchemaRef,
+    max_text: usize,
 ) -> Result<Vec<RecordBatch>, String> {
     let row_type = DataType::Struct(schema.fields().clone());
     let decoded = Arc::new(Schema::new(offset_zones(schema.fields())));
+    let ranges = match holds_text(&row_type) {
+        true => {
+            let sizes: Vec<usize> = rows.iter().map(chunks::json_len).collect();
+            chunks::by_text(rows.len(), max_text, |i| sizes[i])
+        }
+        false => std::iter::once(0..rows.len()).collect(),
+    };
+    let ranges = ranges.into_iter().flat_map(|r| {
+        (r.start..r.end)
+            .step_by(CHUNK)
+            .map(move |start| start..(start + CHUNK).min(r.end))
+    });
     let mut batches = Vec::new();
-    for (n, chunk) in rows.chunks(CHUNK).enumerate() {
-        let first = n * CHUNK;
+    for range in ranges {
+        let (first, chunk) = (range.start, &rows[range]);
         let batch = if needs_reshape(&row_type) {
             let values = chunk.iter().map(|row| {
                 let mut v = serde_json::to_value(row).map_err(|e| e.to_string())?;
@@ -405,4 +441,48 @@ fn batches_to_rows<T: DeserializeOwned>(batches: &[RecordBatch]) -> Result<Vec<T
         }
     }
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Note {
+        i: i64,
+        text: String,
+    }
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Point {
+        x: i64,
+        y: f64,
+    }
+
+    #[test]
+    fn rows_are_split_into_batches_where_their_text_would_pass_the_threshold() {
+        let rows: Vec<Note> = (0..10)
+            .map(|i| Note {
+                i,
+                text: format!("{i:0>40}"),
+            })
+            .collect();
+        let schema = Arc::new(trace::schema_of::<Note>().unwrap());
+        // Each row is 57 bytes of JSON text: three rows fit in 200 bytes, four do not.
+        let batches = rows_to_batches(&rows, &schema, 200).unwrap();
+        let sizes: Vec<usize> = batches.iter().map(RecordBatch::num_rows).collect();
+        assert_eq!(sizes, [3, 3, 3, 1]);
+        let back: Vec<Note> = batches_to_rows(&batches).unwrap();
+        assert_eq!(back, rows, "rows whole and in order");
+    }
+
+    #[test]
+    fn rows_without_text_are_split_by_count_only() {
+        let rows: Vec<Point> = (0..10).map(|x| Point { x, y: 0.5 }).collect();
+        let schema = Arc::new(trace::schema_of::<Point>().unwrap());
+        let batches = rows_to_batches(&rows, &schema, 1).unwrap();
+        assert_eq!(batches.len(), 1);
+        assert_eq!(batches[0].num_rows(), 10);
+    }
 }

@@ -73,7 +73,9 @@
 //! The mapping rules of record mode are listed at [`XmlRows`].
 
 mod documents;
+mod position;
 mod read;
+mod record_batches;
 mod records;
 
 pub use documents::{XmlDocument, XmlDocuments};

@@ -3,6 +3,7 @@
 //! error turned into an [`Error::Parse`] naming the line and column.
 
 use std::fs;
+use std::io::BufRead;
 use std::path::Path;
 
 use quick_xml::errors::IllFormedError;
@@ -10,6 +11,7 @@ use quick_xml::events::attributes::AttrError;
 use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::Reader;
 
+use super::position::{line_column, InMemory, Loc, Locate, Tracked};
 use crate::error::{Error, Result};
 
 /// An attribute of an element, `xmlns` declarations excluded.
@@ -39,48 +41,127 @@ pub(super) fn read_file(path: &Path) -> Result<String> {
     String::from_utf8(bytes).map_err(|e| {
         let valid = e.utf8_error().valid_up_to();
         let text = String::from_utf8_lossy(&e.as_bytes()[..valid]).into_owned();
-        parse_error(
-            &path.display().to_string(),
-            &text,
-            valid,
-            "the file is not valid UTF-8 (XML is read as UTF-8)".into(),
-        )
+        let (line, column) = line_column(&text, valid);
+        Error::Parse {
+            source_name: path.display().to_string(),
+            line: Some(line),
+            column: Some(column),
+            reason: "the file is not valid UTF-8 (XML is read as UTF-8)".into(),
+        }
     })
 }
 
-/// An [`Error::Parse`] at byte `offset` of `text`.
-pub(super) fn parse_error(source: &str, text: &str, offset: usize, reason: String) -> Error {
-    let (line, column) = line_column(text, offset);
-    Error::Parse {
-        source_name: source.to_owned(),
-        line: Some(line),
-        column: Some(column),
-        reason,
-    }
+/// The walk's state: open elements and the root, the same for both ways of reading.
+struct Walk<'v, V> {
+    source: &'v str,
+    visitor: &'v mut V,
+    /// Open elements: qualified name and where their `<` is.
+    open: Vec<(String, Loc)>,
+    root: Option<String>,
 }
 
-/// The 1-based line and column (in characters) of byte `offset`. `\n`, `\r\n` and a lone `\r`
-/// each end a line; a byte-order mark at the start is not counted.
-pub(super) fn line_column(text: &str, offset: usize) -> (u64, u64) {
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let before = &text[..offset];
-    let before = before.strip_prefix('\u{feff}').unwrap_or(before);
-    let (mut line, mut column, mut after_cr) = (1, 1, false);
-    for c in before.chars() {
-        match c {
-            '\n' if after_cr => {}
-            '\n' | '\r' => {
-                line += 1;
-                column = 1;
-            }
-            _ => column += 1,
+impl<V: Visitor> Walk<'_, V> {
+    fn error(&self, locate: &impl Locate, loc: Loc, reason: String) -> Error {
+        let (line, column) = locate.locate(loc);
+        Error::Parse {
+            source_name: self.source.to_owned(),
+            line: Some(line),
+            column: Some(column),
+            reason,
         }
-        after_cr = c == '\r';
     }
-    (line, column)
+
+    /// Handle one event that starts at byte `at`; `Ok(true)` at the end of the document.
+    fn event(&mut self, event: Event<'_>, at: usize, locate: &impl Locate) -> Result<bool> {
+        let error = |walk: &Self, offset: usize, reason: String| {
+            walk.error(locate, Loc::Offset(offset), reason)
+        };
+        match event {
+            Event::Start(e) | Event::Empty(e) if self.open.is_empty() && self.root.is_some() => {
+                let root = self.root.as_deref().unwrap_or_default();
+                return Err(error(
+                    self,
+                    at,
+                    format!(
+                        "a second root element <{}> follows the root element <{root}>; an XML \
+                         document has exactly one root element",
+                        e.name().0
+                    ),
+                ));
+            }
+            Event::Start(e) => {
+                start(&e, at, &mut *self.visitor).map_err(|(o, reason)| error(self, o, reason))?;
+                self.root.get_or_insert_with(|| e.name().0.to_owned());
+                self.open.push((e.name().0.to_owned(), locate.keep(at)));
+            }
+            Event::Empty(e) => {
+                start(&e, at, &mut *self.visitor).map_err(|(o, reason)| error(self, o, reason))?;
+                self.root.get_or_insert_with(|| e.name().0.to_owned());
+                self.visitor.end();
+            }
+            Event::End(_) => {
+                // quick-xml has checked that the name matches the innermost open element.
+                self.open.pop();
+                self.visitor.end();
+            }
+            Event::Text(t) => {
+                let text = t.xml10_content();
+                if self.open.is_empty() {
+                    if let Some(i) = text.find(|c| !is_xml_space(c)) {
+                        let reason = outside("text", self.root.as_deref());
+                        return Err(error(self, at + i, reason));
+                    }
+                } else {
+                    self.visitor.text(&text, false);
+                }
+            }
+            Event::CData(c) => {
+                if self.open.is_empty() {
+                    let reason = outside("a CDATA section", self.root.as_deref());
+                    return Err(error(self, at, reason));
+                }
+                self.visitor.text(&c.xml10_content(), true);
+            }
+            Event::GeneralRef(r) => {
+                if self.open.is_empty() {
+                    let reason = outside("a reference", self.root.as_deref());
+                    return Err(error(self, at, reason));
+                }
+                let c = resolve_reference(&r).map_err(|reason| error(self, at, reason))?;
+                self.visitor.text(c.encode_utf8(&mut [0; 4]), true);
+            }
+            Event::Eof => {
+                if let Some((name, start)) = self.open.last() {
+                    return Err(self.error(
+                        locate,
+                        *start,
+                        format!(
+                            "element <{name}> is not closed: the input ends before its end tag \
+                             </{name}>"
+                        ),
+                    ));
+                }
+                if self.root.is_none() {
+                    return Err(error(self, at, "the document has no root element".into()));
+                }
+                return Ok(true);
+            }
+            Event::Comment(_) | Event::Decl(_) | Event::PI(_) | Event::DocType(_) => {}
+        }
+        Ok(false)
+    }
+
+    /// The error of a failed read at byte `at` (quick-xml's error position).
+    fn read_error(&self, e: &quick_xml::Error, at: usize, locate: &impl Locate) -> Error {
+        let (offset, reason) = match e {
+            quick_xml::Error::Encoding(quick_xml::encoding::EncodingError::Utf8(u)) => (
+                at.saturating_add(u.valid_up_to()),
+                "not valid UTF-8 (XML is read as UTF-8)".to_owned(),
+            ),
+            e => (at, describe(e)),
+        };
+        self.error(locate, Loc::Offset(offset), reason)
+    }
 }
 
 /// Walk the document `xml`, called `source` in errors, calling `visitor` for its content.
@@ -92,84 +173,61 @@ pub(super) fn line_column(text: &str, offset: usize) -> (u64, u64) {
 pub(super) fn walk(xml: &str, source: &str, visitor: &mut impl Visitor) -> Result<()> {
     // Offsets are counted in the text after a byte-order mark (which quick-xml would skip).
     let bom = if xml.starts_with('\u{feff}') { 3 } else { 0 };
-    let body = &xml[bom..];
-    let error = |offset: usize, reason: String| parse_error(source, xml, bom + offset, reason);
-    let mut reader = Reader::from_str(body);
-    // Open elements: qualified name and the offset of their `<`.
-    let mut open: Vec<(String, usize)> = Vec::new();
-    let mut root: Option<String> = None;
+    let mut reader = Reader::from_str(&xml[bom..]);
+    let locate = InMemory { xml, bom };
+    let mut walk = Walk {
+        source,
+        visitor,
+        open: Vec::new(),
+        root: None,
+    };
     loop {
         let at = offset(reader.buffer_position());
-        let event = match reader.read_event() {
-            Ok(event) => event,
-            Err(e) => return Err(error(offset(reader.error_position()), describe(&e))),
-        };
-        match event {
-            Event::Start(e) | Event::Empty(e) if open.is_empty() && root.is_some() => {
-                let root = root.as_deref().unwrap_or_default();
-                return Err(error(
-                    at,
-                    format!(
-                        "a second root element <{}> follows the root element <{root}>; an XML \
-                         document has exactly one root element",
-                        e.name().0
-                    ),
-                ));
-            }
-            Event::Start(e) => {
-                start(&e, body, at, visitor).map_err(|(o, reason)| error(o, reason))?;
-                root.get_or_insert_with(|| e.name().0.to_owned());
-                open.push((e.name().0.to_owned(), at));
-            }
-            Event::Empty(e) => {
-                start(&e, body, at, visitor).map_err(|(o, reason)| error(o, reason))?;
-                root.get_or_insert_with(|| e.name().0.to_owned());
-                visitor.end();
-            }
-            Event::End(_) => {
-                // quick-xml has checked that the name matches the innermost open element.
-                open.pop();
-                visitor.end();
-            }
-            Event::Text(t) => {
-                let text = t.xml10_content();
-                if open.is_empty() {
-                    if let Some(i) = text.find(|c| !is_xml_space(c)) {
-                        return Err(error(at + i, outside("text", root.as_deref())));
-                    }
-                } else {
-                    visitor.text(&text, false);
+        match reader.read_event() {
+            Ok(event) => {
+                if walk.event(event, at, &locate)? {
+                    return Ok(());
                 }
             }
-            Event::CData(c) => {
-                if open.is_empty() {
-                    return Err(error(at, outside("a CDATA section", root.as_deref())));
+            Err(e) => return Err(walk.read_error(&e, offset(reader.error_position()), &locate)),
+        }
+    }
+}
+
+/// Walk the document read from `input` (a file, a socket), called `source` in errors, as
+/// [`walk`], holding no more of the input than the event being read (a tag, a run of text):
+/// memory stays bounded by the size of one event, whatever the document's size.
+pub(super) fn walk_reader(
+    input: impl BufRead,
+    source: &str,
+    visitor: &mut impl Visitor,
+) -> Result<()> {
+    let input = Tracked::new(input).map_err(|e| Error::io(source, e))?;
+    let mut reader = Reader::from_reader(input);
+    let mut walk = Walk {
+        source,
+        visitor,
+        open: Vec::new(),
+        root: None,
+    };
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let at = reader.buffer_position();
+        reader.get_mut().mark(at);
+        match reader.read_event_into(&mut buf) {
+            Ok(event) => {
+                if walk.event(event, offset(at), reader.get_ref())? {
+                    return Ok(());
                 }
-                visitor.text(&c.xml10_content(), true);
             }
-            Event::GeneralRef(r) => {
-                if open.is_empty() {
-                    return Err(error(at, outside("a reference", root.as_deref())));
-                }
-                let c = resolve_reference(&r).map_err(|reason| error(at, reason))?;
-                visitor.text(c.encode_utf8(&mut [0; 4]), true);
+            Err(quick_xml::Error::Io(e)) => {
+                return Err(Error::io(source, std::io::Error::new(e.kind(), e)))
             }
-            Event::Eof => {
-                if let Some((name, start)) = open.last() {
-                    return Err(error(
-                        *start,
-                        format!(
-                            "element <{name}> is not closed: the input ends before its end tag \
-                             </{name}>"
-                        ),
-                    ));
-                }
-                if root.is_none() {
-                    return Err(error(body.len(), "the document has no root element".into()));
-                }
-                return Ok(());
+            Err(e) => {
+                let at = offset(reader.error_position());
+                return Err(walk.read_error(&e, at, reader.get_ref()));
             }
-            Event::Comment(_) | Event::Decl(_) | Event::PI(_) | Event::DocType(_) => {}
         }
     }
 }
@@ -194,10 +252,11 @@ fn outside(what: &str, root: Option<&str>) -> String {
 /// offset to report.
 fn start(
     e: &BytesStart<'_>,
-    body: &str,
     at: usize,
     visitor: &mut impl Visitor,
 ) -> std::result::Result<(), (usize, String)> {
+    // The tag's content (after its `<`), which the attributes borrow from.
+    let content: &str = e;
     let qname = e.name().0;
     if !is_name(qname) {
         let reason = if qname.is_empty() {
@@ -209,17 +268,16 @@ fn start(
     }
     let mut attrs = Vec::new();
     for attr in e.attributes() {
-        let attr = attr.map_err(|a| attr_error(&a, body, at))?;
+        let attr = attr.map_err(|a| attr_error(&a, content, at))?;
         let key = attr.key.0;
         if key == "xmlns" || key.starts_with("xmlns:") {
             continue;
         }
-        // The value borrows from `body` (the reader reads from a `&str`); its offset locates
-        // errors inside it.
+        // The value borrows from the tag's content; its offset locates errors inside it.
         let value_at = (attr.value.as_ptr() as usize)
-            .checked_sub(body.as_ptr() as usize)
-            .filter(|o| *o <= body.len())
-            .unwrap_or(at);
+            .checked_sub(content.as_ptr() as usize)
+            .filter(|o| *o <= content.len())
+            .map_or(at, |o| at + 1 + o);
         let value = attribute_value(&attr.value).map_err(|(i, reason)| {
             (
                 value_at + i,
@@ -252,7 +310,8 @@ fn is_name(name: &str) -> bool {
         && chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | ':' | '-' | '.') || !c.is_ascii())
 }
 
-fn attr_error(e: &AttrError, body: &str, at: usize) -> (usize, String) {
+/// The offset and reason of an attribute error in the tag at `at` whose content is `content`.
+fn attr_error(e: &AttrError, content: &str, at: usize) -> (usize, String) {
     // Positions are relative to the tag's content, just after its `<`.
     let tag = at + 1;
     match *e {
@@ -270,7 +329,9 @@ fn attr_error(e: &AttrError, body: &str, at: usize) -> (usize, String) {
             format!("an attribute value is not closed by {}", quote as char),
         ),
         AttrError::Duplicated(p, _) => {
-            let name: String = body[(tag + p).min(body.len())..]
+            let name: String = content
+                .get(p.min(content.len())..)
+                .unwrap_or_default()
                 .chars()
                 .take_while(|c| *c != '=' && !is_xml_space(*c))
                 .collect();
@@ -399,6 +460,68 @@ impl CharData {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A visitor that keeps nothing.
+    struct Nothing;
+
+    impl Visitor for Nothing {
+        fn start(&mut self, _: &str, _: &[Attr]) -> std::result::Result<(), String> {
+            Ok(())
+        }
+        fn text(&mut self, _: &str, _: bool) {}
+        fn end(&mut self) {}
+    }
+
+    #[test]
+    fn a_stream_read_in_small_pieces_reports_errors_where_the_text_does() {
+        let long = format!(
+            "<a>\n{}<c>\r\n  é</d></a>",
+            "<b x='é'>é</b>\r\n".repeat(1000)
+        );
+        let docs = [
+            "<a>\n  <b>x</c>\n</a>",
+            "<a>\n  <b>x</b>\n",
+            "<a>\n  x &nbsp; y</a>",
+            "<a>\n <b x='1' x='2'/></a>",
+            "<a>\n <b x=1/></a>",
+            "<a y='ok'>\n <b x='a&bad;'/></a>",
+            "<a/>\n<b/>",
+            "<a/>\n x",
+            "  \n ",
+            "<a>\n  <b\n",
+            "<a>&#xZZ;</a>",
+            "<é>\n\t< b/></é>",
+            "\u{feff}<a>\r\n<b></a>",
+            "<a>\r\n<b>\r<c x='&lt;<'/></b></a>",
+            &long,
+        ];
+        for doc in docs {
+            let expected = walk(doc, "d", &mut Nothing).unwrap_err().to_string();
+            for capacity in [3, 4, 7, 64, 8192] {
+                let input = std::io::BufReader::with_capacity(capacity, doc.as_bytes());
+                let streamed = walk_reader(input, "d", &mut Nothing).unwrap_err();
+                assert_eq!(
+                    streamed.to_string(),
+                    expected,
+                    "{doc:?} read {capacity} bytes at a time"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_in_a_stream_is_an_error_at_its_line() {
+        let doc = b"<a>\n  <b>ok</b>\n  <b>\xFF</b>\n</a>";
+        let err = walk_reader(&doc[..], "f.xml", &mut Nothing).unwrap_err();
+        match err {
+            Error::Parse {
+                line: Some(3),
+                reason,
+                ..
+            } => assert!(reason.contains("UTF-8"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn lines_and_columns_count_characters_after_each_kind_of_line_break() {

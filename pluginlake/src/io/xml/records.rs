@@ -1,16 +1,13 @@
 //! Record mode: the elements at a record path become rows.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::File;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::sync::Arc;
-
-use arrow::array::{ArrayRef, ListBuilder, RecordBatch, StringBuilder};
-use arrow::datatypes::{Field, Schema};
 
 use super::read::{self, Attr, CharData, Visitor};
-use super::{text_columns, TextColumn, XmlPath};
-use crate::error::{Context, Error, Result};
-use crate::io::{TableData, TableSink, Tabular, TypeHandler};
+use super::XmlPath;
+use crate::error::{Error, Result};
 
 /// An XML document parsed into rows (record mode): every element at a record path is a row.
 ///
@@ -40,20 +37,22 @@ use crate::io::{TableData, TableSink, Tabular, TypeHandler};
 ///   two attributes of one element with the same local name.
 ///
 /// Loading gives back the columns and rows (any table whose columns cast to text, or lists of
-/// text, loads); [`XmlRows`] is [`Tabular`], so an asset of this type reads a DataFrame's table
-/// too, and the other tabular handlers read its table.
+/// text, loads); [`XmlRows`] is [`Tabular`](crate::io::Tabular), so an asset of this type reads
+/// a DataFrame's table too, and the other tabular handlers read its table. Storing writes the
+/// rows in batches of at most 256 MiB of text; a single value (or list) beyond the 2 GiB one
+/// Arrow string array holds is an error naming its column and row.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct XmlRows {
-    columns: Vec<XmlColumn>,
-    len: usize,
+    pub(super) columns: Vec<XmlColumn>,
+    pub(super) len: usize,
 }
 
 /// A column of [`XmlRows`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct XmlColumn {
-    name: String,
-    list: bool,
-    values: Vec<Option<XmlValue>>,
+    pub(super) name: String,
+    pub(super) list: bool,
+    pub(super) values: Vec<Option<XmlValue>>,
 }
 
 impl XmlColumn {
@@ -139,14 +138,42 @@ impl XmlRows {
     }
 
     /// Parse the file `path` (UTF-8) into rows, like [`parse`](Self::parse); errors name the
-    /// file.
+    /// file. The file is read as it is parsed: besides the rows, memory holds one piece of it
+    /// (a tag, a run of text) at a time, not the whole file.
     pub fn from_file(path: impl AsRef<Path>, record_path: &str) -> Result<Self> {
         let path = path.as_ref();
-        let xml = read::read_file(path)?;
-        Self::parse_named(&xml, record_path, &path.display().to_string())
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        Self::from_reader_named(
+            BufReader::new(file),
+            record_path,
+            &path.display().to_string(),
+        )
+    }
+
+    /// Parse a document read from `reader` (a file, a socket, stdin) into rows as it is read,
+    /// like [`from_file`](Self::from_file); errors name the document `XML stream`.
+    pub fn from_reader(reader: impl BufRead, record_path: &str) -> Result<Self> {
+        Self::from_reader_named(reader, record_path, "XML stream")
+    }
+
+    fn from_reader_named(reader: impl BufRead, record_path: &str, source: &str) -> Result<Self> {
+        Self::collect(record_path, source, |collect| {
+            read::walk_reader(reader, source, collect)
+        })
     }
 
     fn parse_named(xml: &str, record_path: &str, source: &str) -> Result<Self> {
+        Self::collect(record_path, source, |collect| {
+            read::walk(xml, source, collect)
+        })
+    }
+
+    /// The rows of the records at `record_path`, which `walk` hands to its visitor.
+    fn collect(
+        record_path: &str,
+        source: &str,
+        walk: impl FnOnce(&mut Collect<'_>) -> Result<()>,
+    ) -> Result<Self> {
         let path = XmlPath::parse(
             record_path,
             &format!("XML record path {record_path:?}"),
@@ -163,7 +190,7 @@ impl XmlRows {
             seen: vec![Vec::new(); path.elements.len()],
             reached: 0,
         };
-        read::walk(xml, source, &mut collect)?;
+        walk(&mut collect)?;
         collect.finish(record_path, source)
     }
 
@@ -208,53 +235,6 @@ impl XmlRows {
                 values.collect()
             })
             .collect()
-    }
-
-    fn to_batch(&self, table: &str) -> Result<RecordBatch> {
-        let mut fields = Vec::with_capacity(self.columns.len());
-        let mut arrays = Vec::with_capacity(self.columns.len());
-        for column in &self.columns {
-            let array: ArrayRef = if column.list {
-                let mut builder = ListBuilder::new(StringBuilder::new());
-                for value in &column.values {
-                    match value {
-                        Some(XmlValue::List(items)) => {
-                            items.iter().for_each(|i| builder.values().append_value(i));
-                            builder.append(true);
-                        }
-                        Some(XmlValue::Text(t)) => {
-                            builder.values().append_value(t);
-                            builder.append(true);
-                        }
-                        None => builder.append(false),
-                    }
-                }
-                Arc::new(builder.finish())
-            } else {
-                let mut builder = StringBuilder::new();
-                for (row, value) in column.values.iter().enumerate() {
-                    match value {
-                        Some(XmlValue::Text(t)) => builder.append_value(t),
-                        Some(XmlValue::List(_)) => {
-                            return Err(Error::InvalidData {
-                                table: table.to_owned(),
-                                reason: format!(
-                                    "XML column {:?} is VARCHAR but row {} holds a list",
-                                    column.name,
-                                    row + 1
-                                ),
-                            })
-                        }
-                        None => builder.append_null(),
-                    }
-                }
-                Arc::new(builder.finish())
-            };
-            fields.push(Field::new(&column.name, array.data_type().clone(), true));
-            arrays.push(array);
-        }
-        let schema = Arc::new(Schema::new(fields));
-        RecordBatch::try_new(schema, arrays).context(|| "assembling XML rows".into())
     }
 }
 
@@ -513,37 +493,6 @@ impl Collect<'_> {
     }
 }
 
-impl TypeHandler for XmlRows {
-    /// Stores the rows: `VARCHAR` and `LIST(VARCHAR)` columns.
-    fn store(self, sink: &mut TableSink) -> Result<()> {
-        let batch = self.to_batch(&sink.table().to_string())?;
-        sink.put_batches(batch.schema(), vec![batch])
-    }
-
-    /// Loads any table whose columns cast to text (list columns: to lists of text).
-    fn load(data: TableData) -> Result<Self> {
-        let rows = data.num_rows();
-        let columns = text_columns(data, "XmlRows")?
-            .into_iter()
-            .map(|(name, column)| {
-                let (list, values) = match column {
-                    TextColumn::Text(v) => (
-                        false,
-                        v.into_iter().map(|v| v.map(XmlValue::Text)).collect(),
-                    ),
-                    TextColumn::List(v) => {
-                        (true, v.into_iter().map(|v| v.map(XmlValue::List)).collect())
-                    }
-                };
-                XmlColumn { name, list, values }
-            })
-            .collect();
-        Ok(XmlRows { columns, len: rows })
-    }
-}
-
-impl Tabular for XmlRows {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -620,17 +569,65 @@ mod tests {
         );
     }
 
+    /// The peak resident memory of this process, in bytes (Linux).
+    fn peak_rss() -> u64 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+        let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        kib * 1024
+    }
+
+    /// Alone in a child process: the peak memory of a process running other tests says nothing.
     #[test]
-    fn rows_round_trip_through_batches() {
-        let rows =
-            XmlRows::parse("<r><p a='1'><x>1</x><x>2</x></p><p><y/></p></r>", "r/p").unwrap();
-        let batch = rows.to_batch("raw.r").unwrap();
-        assert_eq!(
-            batch.schema().field(1).data_type().to_string(),
-            "List(Utf8)"
+    fn a_file_is_parsed_as_it_is_read_not_read_whole() {
+        const NAME: &str = "io::xml::records::tests::a_file_is_parsed_as_it_is_read_not_read_whole";
+        const FILE: usize = 256 << 20;
+        if std::env::var("PLUGINLAKE_CHILD_TEST").as_deref() != Ok(NAME) {
+            use std::io::Write;
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("big.xml");
+            let mut out = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+            out.write_all(b"<r><archive>\n").unwrap();
+            let line = b"  <entry kind='old'>an archived entry that is not a record</entry>\n";
+            for _ in 0..FILE / line.len() {
+                out.write_all(line).unwrap();
+            }
+            out.write_all(b"</archive><p id='1'>a</p><p id='2'>b</p></r>\n")
+                .unwrap();
+            out.flush().unwrap();
+            drop(out);
+            let out = std::process::Command::new(std::env::current_exe().unwrap())
+                .args([NAME, "--exact", "--nocapture", "--test-threads=1"])
+                .env("PLUGINLAKE_CHILD_TEST", NAME)
+                .env("PLUGINLAKE_XML_FILE", &path)
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success() && stdout.contains("1 passed"),
+                "{stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let peak = stdout.lines().find(|l| l.contains("peak RSS"));
+            println!("{}", peak.unwrap_or_default());
+            return;
+        }
+        let path = std::env::var("PLUGINLAKE_XML_FILE").unwrap();
+        let rows = XmlRows::from_file(&path, "r/p").unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows.get(1, "id"), Some(&t("2")));
+        let peak = peak_rss();
+        println!(
+            "parsing a {} MiB XML file: peak RSS {} MiB",
+            FILE >> 20,
+            peak >> 20
         );
-        let data = super::super::table_data(batch);
-        assert_eq!(XmlRows::load(data).unwrap(), rows);
+        assert!(
+            peak < 96 << 20,
+            "parsing a {} MiB file peaked at {} MiB of resident memory",
+            FILE >> 20,
+            peak >> 20
+        );
     }
 
     #[test]
