@@ -75,8 +75,10 @@ extern crate self as pluginlake;
 pub mod cli;
 pub mod error;
 pub mod graph;
+pub mod ingest;
 pub mod io;
 pub mod lake;
+pub mod logs;
 pub mod run;
 mod serde_secs;
 

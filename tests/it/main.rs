@@ -30,6 +30,7 @@ mod rows;
 mod run_store;
 mod schema_evolution;
 mod secrets;
+mod server;
 mod shared_catalog;
 mod soak;
 mod streaming;

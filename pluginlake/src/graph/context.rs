@@ -51,6 +51,8 @@ struct Inner {
     read_back: bool,
     /// The handoff of the last store, when `read_back` and the write could keep it.
     handed: Mutex<Option<Handoff>>,
+    /// The run's staged input, if any.
+    payload: Option<String>,
 }
 
 /// How an asset reads one upstream in a run.
@@ -97,6 +99,7 @@ impl AssetContext {
                 writes: AtomicU32::new(0),
                 read_back: false,
                 handed: Mutex::default(),
+                payload: None,
             }),
         }
     }
@@ -108,6 +111,20 @@ impl AssetContext {
             inner.read_back = true;
         }
         self
+    }
+
+    /// This context's run has the staged input `payload`.
+    pub(crate) fn with_payload(mut self, payload: String) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.payload = Some(payload);
+        }
+        self
+    }
+
+    /// The run's staged input, if it has one: for an ingestion, the path of the payload that
+    /// phase 1 staged ([`NewRun::payload`](crate::run::NewRun::payload)).
+    pub fn payload(&self) -> Option<&str> {
+        self.inner.payload.as_deref()
     }
 
     /// The handoff of the last store through this context, if it kept one.

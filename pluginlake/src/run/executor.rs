@@ -122,6 +122,7 @@ pub(super) async fn execute(
                 emit: emit.clone(),
                 fence: options.commit_fence.clone(),
                 read_back: consumers[p] > 0,
+                payload: options.payload.clone(),
             };
             running.spawn(async move { (p, job.run().await) });
         }
@@ -237,6 +238,8 @@ struct AssetJob {
     fence: Option<CommitFence>,
     /// Downstream assets in the run read the output: keep it for them (see [`Handoff`]).
     read_back: bool,
+    /// The run's staged input.
+    payload: Option<String>,
 }
 
 /// The partition of upstream `u` that `def` reads in a run of partition `key`: the same one
@@ -283,6 +286,9 @@ impl AssetJob {
             );
             if self.read_back || !self.checks.is_empty() {
                 ctx = ctx.reading_back();
+            }
+            if let Some(payload) = &self.payload {
+                ctx = ctx.with_payload(payload.clone());
             }
             match self.attempt(&ctx).await {
                 Ok(m) => {

@@ -136,6 +136,9 @@ pub struct MaterializeOptions {
     pub partition: Option<String>,
     /// Checked right before every commit of the run's data (a worker's claim on the run).
     pub commit_fence: Option<CommitFence>,
+    /// The run's staged input (an ingestion's payload path), handed to every asset as
+    /// [`AssetContext::payload`](crate::graph::AssetContext::payload).
+    pub payload: Option<String>,
 }
 
 impl Default for MaterializeOptions {
@@ -146,6 +149,7 @@ impl Default for MaterializeOptions {
             event_sink: None,
             partition: None,
             commit_fence: None,
+            payload: None,
         }
     }
 }
@@ -175,6 +179,12 @@ impl MaterializeOptions {
         self
     }
 
+    /// Hand `payload` (a staged input) to the run's assets.
+    pub fn with_payload(mut self, payload: impl Into<String>) -> Self {
+        self.payload = Some(payload.into());
+        self
+    }
+
     /// Send events to `sink`.
     pub fn with_event_sink(mut self, sink: impl Fn(&RunEvent) + Send + Sync + 'static) -> Self {
         self.event_sink = Some(Arc::new(sink));
@@ -190,6 +200,7 @@ impl fmt::Debug for MaterializeOptions {
             .field("event_sink", &self.event_sink.is_some())
             .field("partition", &self.partition)
             .field("commit_fence", &self.commit_fence.is_some())
+            .field("payload", &self.payload)
             .finish()
     }
 }

@@ -197,9 +197,9 @@ pub async fn work_one(
             Ok(())
         })
     };
-    let materialize = options
-        .materialize
-        .clone()
+    let mut materialize = options.materialize.clone();
+    materialize.payload = run.payload.clone();
+    let materialize = materialize
         .with_run_id(run.id)
         .with_commit_fence(commit_fence(store, &claim, &lost))
         .with_event_sink(move |e| {

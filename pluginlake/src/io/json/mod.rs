@@ -89,7 +89,7 @@
 mod documents;
 mod infer;
 mod load;
-mod ndjson;
+pub(crate) mod ndjson;
 mod rows;
 
 pub use documents::{JsonDocument, JsonDocuments};

@@ -75,7 +75,7 @@ impl RunStore {
 
     /// Record a new queued run (and its `queued` event).
     pub async fn submit(&self, run: &NewRun) -> Result<RunRecord> {
-        let id = RunId::new();
+        let id = run.id.unwrap_or_default();
         let key = id.to_string();
         let tags = serde_json::to_string(&run.tags)
             .map_err(|e| Error::Internal(format!("serializing the tags of run {id}: {e}")))?;

@@ -83,6 +83,9 @@ impl FromStr for RunState {
 /// What to run.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewRun {
+    /// The run's id (default: a new one). An ingestion stages its payload under the id before
+    /// submitting; an id already in the store is refused ([`ErrorKind::Conflict`](crate::ErrorKind::Conflict)).
+    pub id: Option<RunId>,
     /// The selection (`*`, `+omop/condition_era`, ...).
     pub selection: String,
     /// A staged input (for ingestion), e.g. the path of an uploaded file.
@@ -104,6 +107,12 @@ impl NewRun {
             max_attempts: 1,
             ..NewRun::default()
         }
+    }
+
+    /// Submit the run with this id (see [`NewRun::id`]).
+    pub fn with_id(mut self, id: RunId) -> Self {
+        self.id = Some(id);
+        self
     }
 
     /// A run of `selection`, with the assets it writes resolved in `defs` (a selection naming
