@@ -224,8 +224,8 @@ impl<'c> Checker<'c> {
                 continue;
             };
             let typed = match raw {
-                Raw::Json(v) => columns[i].from_json(v),
-                Raw::Text(t) => columns[i].from_text(t),
+                Raw::Json(v) => columns[i].cell_of_json(v),
+                Raw::Text(t) => columns[i].cell_of_text(t),
             };
             match typed {
                 Ok(cell) => cells[i] = Some(cell),

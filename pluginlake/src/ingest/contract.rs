@@ -225,7 +225,10 @@ impl Column {
     }
 
     /// The value of a JSON field, or why it does not fit the column's type.
-    pub(crate) fn from_json(&self, value: &serde_json::Value) -> std::result::Result<Cell, String> {
+    pub(crate) fn cell_of_json(
+        &self,
+        value: &serde_json::Value,
+    ) -> std::result::Result<Cell, String> {
         use serde_json::Value as V;
         let got = || match value {
             V::Null => "null",
@@ -249,14 +252,14 @@ impl Column {
                 .map(Cell::Float)
                 .ok_or_else(|| format!("{n} is not a finite number")),
             (ColumnType::String, V::String(s)) => Ok(Cell::String(s.clone())),
-            (ColumnType::Date | ColumnType::Timestamp, V::String(s)) => self.from_text(s),
+            (ColumnType::Date | ColumnType::Timestamp, V::String(s)) => self.cell_of_text(s),
             _ => Err(wrong()),
         }
     }
 
     /// The value of a text field (CSV), or why it does not fit the column's type. Empty text
     /// is null, except in string columns.
-    pub(crate) fn from_text(&self, text: &str) -> std::result::Result<Cell, String> {
+    pub(crate) fn cell_of_text(&self, text: &str) -> std::result::Result<Cell, String> {
         if text.is_empty() && self.ty != ColumnType::String {
             return Ok(Cell::Null);
         }
@@ -474,17 +477,17 @@ mod tests {
     #[test]
     fn an_integer_column_refuses_fractions_and_huge_numbers() {
         let c = Column::integer("n");
-        assert_eq!(c.from_json(&serde_json::json!(5)), Ok(Cell::Integer(5)));
-        assert!(c.from_json(&serde_json::json!(5.5)).is_err());
-        assert!(c.from_json(&serde_json::json!(u64::MAX)).is_err());
-        assert!(c.from_json(&serde_json::json!("5")).is_err());
+        assert_eq!(c.cell_of_json(&serde_json::json!(5)), Ok(Cell::Integer(5)));
+        assert!(c.cell_of_json(&serde_json::json!(5.5)).is_err());
+        assert!(c.cell_of_json(&serde_json::json!(u64::MAX)).is_err());
+        assert!(c.cell_of_json(&serde_json::json!("5")).is_err());
     }
 
     #[test]
     fn empty_text_is_null_except_in_string_columns() {
-        assert_eq!(Column::integer("n").from_text(""), Ok(Cell::Null));
+        assert_eq!(Column::integer("n").cell_of_text(""), Ok(Cell::Null));
         assert_eq!(
-            Column::string("s").from_text(""),
+            Column::string("s").cell_of_text(""),
             Ok(Cell::String(String::new()))
         );
     }
@@ -492,7 +495,7 @@ mod tests {
     #[test]
     fn timestamps_with_an_offset_become_utc() {
         let c = Column::timestamp("t");
-        let Ok(Cell::Timestamp(t)) = c.from_text("2024-05-17T12:00:00+02:00") else {
+        let Ok(Cell::Timestamp(t)) = c.cell_of_text("2024-05-17T12:00:00+02:00") else {
             panic!("a timestamp")
         };
         assert_eq!(t.to_string(), "2024-05-17 10:00:00");

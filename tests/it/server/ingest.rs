@@ -25,7 +25,7 @@ async fn an_accepted_payload_is_staged_and_queued_under_its_tracking_id() {
         .join("labs")
         .join(format!("{id}.json"));
     assert_eq!(std::fs::read_to_string(&staged).unwrap(), body);
-    assert_eq!(server.staged(), [staged.clone()]);
+    assert_eq!(server.staged(), std::slice::from_ref(&staged));
     let run = server.store.get(id).await.unwrap().expect("the run");
     assert_eq!(run.state, RunState::Queued);
     assert_eq!(run.payload.as_deref(), Some(staged.to_str().unwrap()));
