@@ -81,6 +81,8 @@ pub mod lake;
 pub mod logs;
 pub mod run;
 mod serde_secs;
+#[cfg(test)]
+mod test_support;
 
 /// Declares a function as an asset: its parameters are upstream assets, its return value is
 /// stored into DuckLake through its [`TypeHandler`].

@@ -381,18 +381,8 @@ mod tests {
     #[test]
     fn registering_arrow_streams_does_not_grow_memory() {
         const NAME: &str = "lake::database::tests::registering_arrow_streams_does_not_grow_memory";
-        if std::env::var("PLUGINLAKE_CHILD_TEST").as_deref() != Ok(NAME) {
-            let out = std::process::Command::new(std::env::current_exe().unwrap())
-                .args([NAME, "--exact", "--nocapture", "--test-threads=1"])
-                .env("PLUGINLAKE_CHILD_TEST", NAME)
-                .output()
-                .unwrap();
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            assert!(
-                out.status.success() && stdout.contains("1 passed"),
-                "{stdout}\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+        if !crate::test_support::is_child(NAME) {
+            crate::test_support::run_in_child(NAME, &[]);
             return;
         }
         let db = Database::open(&[("threads", "1".into())]).unwrap();

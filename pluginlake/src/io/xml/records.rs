@@ -582,7 +582,7 @@ mod tests {
     fn a_file_is_parsed_as_it_is_read_not_read_whole() {
         const NAME: &str = "io::xml::records::tests::a_file_is_parsed_as_it_is_read_not_read_whole";
         const FILE: usize = 256 << 20;
-        if std::env::var("PLUGINLAKE_CHILD_TEST").as_deref() != Ok(NAME) {
+        if !crate::test_support::is_child(NAME) {
             use std::io::Write;
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("big.xml");
@@ -596,17 +596,9 @@ mod tests {
                 .unwrap();
             out.flush().unwrap();
             drop(out);
-            let out = std::process::Command::new(std::env::current_exe().unwrap())
-                .args([NAME, "--exact", "--nocapture", "--test-threads=1"])
-                .env("PLUGINLAKE_CHILD_TEST", NAME)
-                .env("PLUGINLAKE_XML_FILE", &path)
-                .output()
-                .unwrap();
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            assert!(
-                out.status.success() && stdout.contains("1 passed"),
-                "{stdout}\n{}",
-                String::from_utf8_lossy(&out.stderr)
+            let stdout = crate::test_support::run_in_child(
+                NAME,
+                &[("PLUGINLAKE_XML_FILE", path.as_os_str())],
             );
             let peak = stdout.lines().find(|l| l.contains("peak RSS"));
             println!("{}", peak.unwrap_or_default());
