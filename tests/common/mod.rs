@@ -176,8 +176,18 @@ pub(crate) fn in_traced_child_process(
     Some(std::fs::read_to_string(&trace).expect("read the trace"))
 }
 
-/// Run the test binary (`command`, possibly wrapped) as the child running only `test`.
-fn run_child(test: &str, mut command: std::process::Command) {
+/// Run the test `test` alone in a child process of this test binary, with the environment
+/// variables `envs` set; returns what it printed (it must pass). For measurements that need a
+/// process of their own (peak memory).
+pub(crate) fn child_output(test: &str, envs: &[(&str, &std::ffi::OsStr)]) -> String {
+    let mut child = std::process::Command::new(std::env::current_exe().expect("the test binary"));
+    child.envs(envs.iter().copied());
+    run_child(test, child)
+}
+
+/// Run the test binary (`command`, possibly wrapped) as the child running only `test`; returns
+/// what it printed.
+fn run_child(test: &str, mut command: std::process::Command) -> String {
     let out = command
         .args([
             test,
@@ -202,6 +212,7 @@ fn run_child(test: &str, mut command: std::process::Command) {
     );
     // What the child printed (shown with --nocapture).
     print!("{stdout}");
+    stdout.into_owned()
 }
 
 fn describe_status(status: &std::process::ExitStatus) -> String {

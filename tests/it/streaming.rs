@@ -271,25 +271,7 @@ const MEMORY_WIDTH: usize = 200;
 /// Run the test `test` in a child process with `PLUGINLAKE_STREAM_LAKE` naming the lake's
 /// folder; returns its output.
 fn child(test: &str, lake: &std::path::Path) -> String {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            test,
-            "--exact",
-            "--include-ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("PLUGINLAKE_CHILD_TEST", test)
-        .env("PLUGINLAKE_STREAM_LAKE", lake)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    common::child_output(test, &[("PLUGINLAKE_STREAM_LAKE", lake.as_os_str())])
 }
 
 /// Scanning a table of 400 MiB of text in a fresh process peaks far below that; loading it (for
