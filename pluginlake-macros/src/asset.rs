@@ -13,6 +13,23 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
     let options = AssetOptions::parse(attr)?;
     let func = function(item, "#[asset]")?;
     params::check_signature(&func.sig, "an asset")?;
+    let fn_ident = &func.sig.ident;
+    let name = params::item_name(
+        &func.sig,
+        options.name.as_ref(),
+        "asset name (the function's name; override it with `name = \"...\"`)",
+    )?;
+    let mut parts = options.key_prefix.clone();
+    parts.push(name.clone());
+    let key_text = parts.join("/");
+    let description = options
+        .description
+        .as_ref()
+        .map(|l| l.value())
+        .or_else(|| params::doc_comment(&func.attrs));
+    if let Some(ingest) = &options.ingest {
+        return crate::ingest::expand(&options, ingest, &func, &name, &parts, description);
+    }
     let params = params::analyze(&func.sig, &options.ins, "an asset")?;
     let krate = &options.krate;
     for dep in &options.deps {
@@ -25,16 +42,6 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
         }
     }
 
-    let fn_ident = &func.sig.ident;
-    let name = params::item_name(
-        &func.sig,
-        options.name.as_ref(),
-        "asset name (the function's name; override it with `name = \"...\"`)",
-    )?;
-    let mut parts = options.key_prefix.clone();
-    parts.push(name);
-    let key_text = parts.join("/");
-
     let mut deps: Vec<TokenStream> = params::upstreams(&params)
         .map(|p| {
             let a = as_asset(krate, p);
@@ -46,11 +53,6 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
         quote!(#a::key())
     }));
 
-    let description = options
-        .description
-        .as_ref()
-        .map(|l| l.value())
-        .or_else(|| params::doc_comment(&func.attrs));
     let mut spec = quote! {
         #krate::graph::AssetSpec::new(<Self as #krate::graph::Asset>::key())
     };

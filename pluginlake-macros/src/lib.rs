@@ -21,6 +21,7 @@
 mod asset;
 mod check;
 mod emit;
+mod ingest;
 mod options;
 mod params;
 

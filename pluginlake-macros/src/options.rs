@@ -27,6 +27,8 @@ pub(crate) struct AssetOptions {
     pub schema_mode: Option<SchemaMode>,
     /// `partitions(column = "region", values = [..])` or `partitions(column = "day", daily = "2024-01-01")`.
     pub partitions: Option<Partitioning>,
+    /// `ingest` / `ingest(...)`: a dataset whose function returns its contract.
+    pub ingest: Option<crate::ingest::IngestOptions>,
 }
 
 /// The partitions of an asset.
@@ -59,7 +61,7 @@ pub(crate) struct CheckOptions {
 }
 
 const ASSET_OPTIONS: &str = "key_prefix, name, group, description, code_version, metadata(...), \
-     deps(...), ins(...), retry(...), mode, merge_on, schema_mode, partitions(...), crate";
+     deps(...), ins(...), retry(...), mode, merge_on, schema_mode, partitions(...), ingest, crate";
 const CHECK_OPTIONS: &str = "asset, blocking, name, description, crate";
 
 /// `crate = "path::to::pluginlake"`, for a crate that re-exports pluginlake and its macros.
@@ -120,6 +122,7 @@ impl AssetOptions {
             mode: None,
             schema_mode: None,
             partitions: None,
+            ingest: None,
         };
         let mut mode_span = None;
         let mut merge_on = Vec::new();
@@ -221,6 +224,7 @@ impl AssetOptions {
                     o.schema_mode = Some(mode);
                 }
                 "partitions" => o.partitions = Some(partitions(&meta)?),
+                "ingest" => o.ingest = Some(crate::ingest::IngestOptions::parse(&meta)?),
                 _ => {
                     return Err(syn::Error::new(
                         meta.path().span(),

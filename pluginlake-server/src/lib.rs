@@ -35,6 +35,7 @@
 
 pub mod auth;
 mod caller;
+pub mod cli;
 mod idempotency;
 mod ingest;
 pub mod problem;
@@ -162,6 +163,13 @@ pub async fn serve_on(
         .await
 }
 
+/// Listen on `addr`.
+pub(crate) async fn bind(addr: SocketAddr) -> pluginlake::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| pluginlake::Error::io(format!("tcp://{addr}"), e))
+}
+
 /// Serve on `addr` until Ctrl-C or SIGTERM, with `workers` in-process workers (0: none) that
 /// run the submitted ingestions into `lake`; on shutdown the server finishes its requests in
 /// flight and the workers stop (a run in progress is recovered by the next worker).
@@ -171,30 +179,37 @@ pub async fn serve(
     lake: Lake,
     workers: usize,
 ) -> pluginlake::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| pluginlake::Error::Io {
-            path: format!("tcp://{addr}").into(),
-            source,
-        })?;
-    let pool = if workers > 0 {
-        Some(WorkerPool::spawn(
+    let listener = bind(addr).await?;
+    let workers = (workers > 0).then_some((&lake, workers));
+    serve_listener(listener, state, workers, shutdown_signal()).await
+}
+
+/// [`serve_on`] with `workers` (the lake and how many) running the submitted ingestions in
+/// this process; after `shutdown`, the requests in flight finish, then the workers stop.
+pub async fn serve_listener(
+    listener: tokio::net::TcpListener,
+    state: ServerState,
+    workers: Option<(&Lake, usize)>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> pluginlake::Result<()> {
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let pool = match workers {
+        Some((lake, n)) => Some(WorkerPool::spawn(
             state.store(),
-            &lake,
+            lake,
             state.definitions(),
-            workers,
+            n,
             &WorkerOptions::default(),
-        )?)
-    } else {
-        None
+        )?),
+        None => None,
     };
-    tracing::info!(%addr, workers, "serving");
-    let served = serve_on(listener, state, shutdown_signal()).await;
+    tracing::info!(%addr, workers = workers.map_or(0, |w| w.1), "serving");
+    let served = serve_on(listener, state, shutdown).await;
     if let Some(pool) = pool {
         pool.shutdown().await?;
     }
-    served.map_err(|source| pluginlake::Error::Io {
-        path: format!("tcp://{addr}").into(),
-        source,
-    })
+    served.map_err(|e| pluginlake::Error::io(format!("tcp://{addr}"), e))
 }

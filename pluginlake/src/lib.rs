@@ -131,6 +131,33 @@ mod test_support;
 ///   referenced, add `use that_crate as _;`, or list its assets explicitly with
 ///   `Definitions::new([that_crate::my_asset::definition(), ...])`.
 ///
+/// `ingest` declares a dataset: an ingest target the HTTP server accepts payloads for (`POST
+/// /ingest/<name>` in `pluginlake-server`), named after the function (or `name`). Its function
+/// returns the dataset's [`Contract`](ingest::Contract) (or a `Result` of one), and each run of
+/// the asset appends the payload the run was submitted with: one snapshot per payload. It is
+/// in the graph like any asset (downstream assets read it as an upstream), and in
+/// [`Dataset::registered`](ingest::Dataset::registered) for the server. `ingest(max_attempts =
+/// 3)` sets the attempts a run gets when its worker dies; `group`, `description` (default: the
+/// doc comment), `code_version` and `metadata` apply; options about how to write do not.
+///
+/// ```no_run
+/// use pluginlake::ingest::{Column, Contract};
+/// use pluginlake::prelude::*;
+/// use polars::prelude::*;
+///
+/// /// Lab results posted by the clinic's devices.
+/// #[asset(ingest, key_prefix = "lab")]
+/// fn lab_results() -> Result<Contract> {
+///     Contract::new([Column::integer("person_id").not_null(), Column::float("value")])
+/// }
+///
+/// #[asset(key_prefix = "lab")]
+/// fn lab_summary(lab_results: LazyFrame) -> Result<DataFrame> {
+///     Ok(lab_results.group_by([col("person_id")]).agg([col("value").mean()]).collect()?)
+/// }
+/// # fn main() {}
+/// ```
+///
 /// An unknown upstream is a compile error at the parameter:
 ///
 /// ```compile_fail
@@ -192,6 +219,8 @@ pub mod __private {
     pub use crate::graph::expand::{
         check_result, load_input, store_output, AssetRegistration, CheckRegistration,
     };
+    pub use crate::ingest::{ingest_definition, DatasetRegistration};
+    pub use arrow::array::RecordBatch;
     pub use chrono::NaiveDateTime;
     pub use inventory;
     pub use pluginlake_core::window_start;

@@ -8,4 +8,5 @@ mod common;
 
 mod asset_options;
 mod facade;
+mod ingest;
 mod registration;

@@ -50,8 +50,10 @@ struct Cli {
     command: Command,
 }
 
-#[derive(Subcommand)]
-enum Command {
+/// The library's commands. A binary that adds its own (as `pluginlake-server` adds `serve`)
+/// flattens them into its command enum (`#[command(flatten)]`) and runs them with [`execute`].
+#[derive(Debug, Subcommand)]
+pub enum Command {
     /// List the assets with their tables, groups, upstreams and checks.
     Assets,
     /// Show the graph, each asset after its upstreams.
@@ -166,6 +168,19 @@ pub fn main() -> ExitCode {
 
 /// [`main`] with the caller's definitions.
 pub fn main_with(defs: &Definitions) -> ExitCode {
+    main_on(
+        |config| async move { run(defs, config, std::env::args_os(), &mut std::io::stdout()).await },
+    )
+}
+
+/// What every command line's `main` does around its commands: logs to stderr (filtered by
+/// `RUST_LOG`, default `warn`), a multi-threaded tokio runtime, the configuration
+/// ([`LakeConfig::load`]), and an error printed as `error: ...` with a failure exit code.
+pub fn main_on<F, Fut>(command: F) -> ExitCode
+where
+    F: FnOnce(LakeConfig) -> Fut,
+    Fut: std::future::Future<Output = Result<ExitCode>>,
+{
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -185,7 +200,7 @@ pub fn main_with(defs: &Definitions) -> ExitCode {
     };
     let result = runtime.block_on(async {
         let config = LakeConfig::load()?;
-        run(defs, config, std::env::args_os(), &mut std::io::stdout()).await
+        command(config).await
     });
     result.unwrap_or_else(|e| {
         eprintln!("error: {e}");
@@ -205,19 +220,42 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
-        Ok(cli) => cli,
+    match parse_args::<Cli, _, _>(args, out)? {
+        Ok(cli) => execute(defs, config, cli.command, out).await,
+        Err(code) => Ok(code),
+    }
+}
+
+/// Parse `args` (`args[0]` is the program name) as `C`. On `--help`, `--version` or a usage
+/// error, clap's text is written to `out` and its exit code returned instead.
+pub fn parse_args<C, I, T>(args: I, out: &mut dyn Write) -> Result<std::result::Result<C, ExitCode>>
+where
+    C: Parser,
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    match C::try_parse_from(args) {
+        Ok(c) => Ok(Ok(c)),
         Err(e) => {
             let code = e.exit_code();
             write_out(out, format_args!("{}", e.render()))?;
-            return Ok(if code == 0 {
+            Ok(Err(if code == 0 {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(code.clamp(1, 255) as u8)
-            });
+            }))
         }
-    };
-    match cli.command {
+    }
+}
+
+/// Run one parsed command and write its output to `out` (see [`run`]).
+pub async fn execute(
+    defs: &Definitions,
+    config: LakeConfig,
+    command: Command,
+    out: &mut dyn Write,
+) -> Result<ExitCode> {
+    match command {
         Command::Assets => assets(defs, out)?,
         Command::Graph { dot } => graph(defs, dot, out)?,
         Command::Materialize {

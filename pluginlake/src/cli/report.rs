@@ -34,9 +34,11 @@ pub(super) fn assets(defs: &Definitions, out: &mut dyn Write) -> Result<()> {
             .asset(&spec.key)
             .is_some_and(|a| !a.is_materializable())
         {
-            " [external]"
+            " [external]".to_owned()
+        } else if let Some(dataset) = spec.metadata.get("ingest") {
+            format!(" [ingest {dataset}]")
         } else {
-            ""
+            String::new()
         };
         outln!(
             out,

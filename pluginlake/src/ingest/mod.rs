@@ -33,6 +33,7 @@
 mod batch;
 mod check;
 mod contract;
+mod registry;
 mod staging;
 
 use std::path::Path;
@@ -41,6 +42,9 @@ use std::sync::Arc;
 pub use batch::to_record_batch;
 pub use check::{check, Checked, Format, Records, Violation, Violations};
 pub use contract::{Cell, Column, ColumnType, Contract};
+pub use registry::ContractOutput;
+#[doc(hidden)]
+pub use registry::{ingest_definition, DatasetRegistration};
 pub use staging::Staging;
 
 use arrow::array::RecordBatch;

@@ -1,6 +1,7 @@
 //! The HTTP server (pluginlake-server), tested through a real TCP listener on 127.0.0.1:0.
 
 mod auth;
+mod cli;
 mod concurrency;
 mod durability;
 mod hostile;
