@@ -14,8 +14,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use pluginlake::graph::Definitions;
-use pluginlake::ingest::{Column, Contract, Dataset, Staging};
-use pluginlake::run::RunStore;
+use pluginlake::ingest::{Checked, Column, Contract, Dataset, Format, Staging};
+use pluginlake::run::{RunId, RunStore};
 use pluginlake_server::auth::{generate_key, ApiKey, KeyRing, Scope};
 use pluginlake_server::{RateLimit, ServerConfig, ServerState};
 
@@ -123,7 +123,14 @@ fn main() {
     let body = body();
     runtime.block_on(async {
         let labs = Dataset::new("measurements", ["omop", "measurement"], contract()).unwrap();
+        let dataset = labs.clone();
         let defs = Definitions::new([labs.definition()]).unwrap();
+        let parts_store = RunStore::open(&format!(
+            "sqlite://{}",
+            dir.path().join("parts.sqlite").display()
+        ))
+        .await
+        .unwrap();
         let store = RunStore::open(&format!(
             "sqlite://{}",
             dir.path().join("runs.sqlite").display()
@@ -168,6 +175,31 @@ fn main() {
         }
 
         let floor = floor(dir.path(), &body, SINGLE);
+        // Where a request's time goes: the contract check alone, and staging + submit alone.
+        let mut check = Vec::with_capacity(SINGLE);
+        let mut submit = Vec::with_capacity(SINGLE);
+        let staging = Staging::new(dir.path().join("parts"));
+        for _ in 0..SINGLE {
+            let started = Instant::now();
+            let checked = dataset.check(Format::Json, &body).unwrap();
+            assert!(matches!(checked, Checked::Valid(_)));
+            check.push(started.elapsed());
+            let started = Instant::now();
+            staging
+                .submit(
+                    &parts_store,
+                    &dataset,
+                    RunId::new(),
+                    Format::Json,
+                    body.clone(),
+                    Default::default(),
+                )
+                .await
+                .unwrap();
+            submit.push(started.elapsed());
+        }
+        check.sort();
+        submit.sort();
         let mut single = Vec::with_capacity(SINGLE);
         for _ in 0..SINGLE {
             single.push(post(&client, &url, &key, &body).await);
@@ -206,6 +238,11 @@ fn main() {
             "  floor (parse + write + fsync)  p50 {:6.2} ms  p99 {:6.2} ms",
             ms(percentile(&floor, 0.5)),
             ms(percentile(&floor, 0.99))
+        );
+        println!(
+            "  parts: contract check p50 {:6.2} ms; staging + fsync + run submit p50 {:6.2} ms",
+            ms(percentile(&check, 0.5)),
+            ms(percentile(&submit, 0.5))
         );
         println!(
             "  1 client                       p50 {:6.2} ms  p99 {:6.2} ms  (p50 {:.2}x floor)",

@@ -258,8 +258,9 @@ impl<'c> Checker<'c> {
                     for message in column.rule_violations(&cell) {
                         self.violations.push(cap, violation(column.name(), message));
                     }
-                    if let (Some(seen), Some(text)) = (&mut self.seen[i], cell.text()) {
-                        if !seen.insert(text) {
+                    let seen = self.seen[i].as_mut();
+                    if let Some((seen, text)) = seen.and_then(|s| Some((s, cell.text()?))) {
+                        if !seen.insert(text.into_owned()) {
                             self.violations.push(
                                 cap,
                                 violation(
