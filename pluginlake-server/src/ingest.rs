@@ -28,12 +28,12 @@ struct AcceptedBody<'a> {
     dataset: &'a str,
 }
 
-fn status_url(prefix: &str, id: RunId) -> String {
+pub(crate) fn status_url(prefix: &str, id: RunId) -> String {
     format!("{prefix}/ingest/{id}/status")
 }
 
 /// The path this router is nested under, from the original URI (`/api/ingest/x` -> `/api`).
-fn prefix_of(request: &Request) -> String {
+pub(crate) fn prefix_of(request: &Request) -> String {
     let original = request
         .extensions()
         .get::<axum::extract::OriginalUri>()
@@ -210,9 +210,23 @@ async fn ingest_inner(
         Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported-media-type",
-            "send application/json, application/x-ndjson or text/csv",
+            format!(
+                "Content-Type {content_type:?} is not accepted: send one of {}",
+                Format::list_media_types(dataset.formats())
+            ),
         )
     })?;
+    if !dataset.accepts(format) {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            format!(
+                "dataset {} takes no XML bodies: it declares no XML record path; send one of {}",
+                dataset.name(),
+                Format::list_media_types(dataset.formats())
+            ),
+        ));
+    }
     let idempotency = idempotency_key(request.headers())?;
     let request_id = crate::request_id::of(&request);
     let prefix = prefix_of(&request);

@@ -1,6 +1,6 @@
 //! The optional HTTP layer of pluginlake: two-phase ingestion (`POST /ingest/{dataset}`,
-//! `GET /ingest/{tracking_id}/status`) as an axum [`Router`] a user nests into their own app,
-//! or runs with [`serve`].
+//! `GET /ingest/{tracking_id}/status`, and for admins `POST /ingest/{tracking_id}/resubmit`)
+//! as an axum [`Router`] a user nests into their own app, or runs with [`serve`].
 //!
 //! ```no_run
 //! use pluginlake::ingest::{Column, Contract, Dataset, Staging};
@@ -41,6 +41,7 @@ mod ingest;
 pub mod problem;
 mod rate;
 pub mod request_id;
+mod resubmit;
 mod state;
 
 use std::future::Future;
@@ -80,6 +81,7 @@ pub fn router(state: ServerState) -> Router {
     let authenticated = Router::new()
         .route("/ingest/{dataset}", post(ingest::ingest))
         .route("/ingest/{tracking_id}/status", get(ingest::status))
+        .route("/ingest/{tracking_id}/resubmit", post(resubmit::resubmit))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             caller::authenticate,
@@ -171,8 +173,9 @@ pub(crate) async fn bind(addr: SocketAddr) -> pluginlake::Result<tokio::net::Tcp
 }
 
 /// Serve on `addr` until Ctrl-C or SIGTERM, with `workers` in-process workers (0: none) that
-/// run the submitted ingestions into `lake`; on shutdown the server finishes its requests in
-/// flight and the workers stop (a run in progress is recovered by the next worker).
+/// run the submitted ingestions into `lake` (with [`ServerState::worker_options`]); on
+/// shutdown the server finishes its requests in flight and the workers stop (a run in progress
+/// is recovered by the next worker).
 pub async fn serve(
     addr: SocketAddr,
     state: ServerState,
@@ -202,7 +205,7 @@ pub async fn serve_listener(
             lake,
             state.definitions(),
             n,
-            &WorkerOptions::default(),
+            &state.worker_options(WorkerOptions::default()),
         )?),
         None => None,
     };

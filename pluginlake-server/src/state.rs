@@ -9,7 +9,7 @@ use std::time::Duration;
 use pluginlake::graph::Definitions;
 use pluginlake::ingest::{Dataset, Staging};
 use pluginlake::logs::DailyLog;
-use pluginlake::run::RunStore;
+use pluginlake::run::{RunStore, WorkerOptions};
 use pluginlake::{Error, Result};
 
 use crate::auth::KeyRing;
@@ -83,13 +83,7 @@ impl ServerState {
     ) -> Result<Self> {
         let mut by_name = HashMap::new();
         for d in datasets {
-            if defs.asset(d.key()).is_none() {
-                return Err(Error::Config(format!(
-                    "dataset {}: its asset {} is not in the definitions (add dataset.definition())",
-                    d.name(),
-                    d.key()
-                )));
-            }
+            d.validate(&defs)?;
             if let Some(old) = by_name.insert(d.name().to_owned(), d) {
                 return Err(Error::Config(format!(
                     "dataset {} is declared twice",
@@ -131,5 +125,29 @@ impl ServerState {
     /// The configuration.
     pub fn config(&self) -> &ServerConfig {
         &self.inner.config
+    }
+
+    /// The staging folder.
+    pub fn staging(&self) -> &Staging {
+        &self.inner.staging
+    }
+
+    /// The ingestion log, if the configuration names one.
+    pub fn ingestion_log(&self) -> Option<&DailyLog> {
+        self.inner.ingestion_log.as_ref()
+    }
+
+    /// `options` for workers running this server's ingestions: once a run has finished, its
+    /// staged payload is deleted (success) or kept (failure), and the outcome is appended to
+    /// the ingestion log ([`Staging::after_run`]).
+    pub fn worker_options(&self, options: WorkerOptions) -> WorkerOptions {
+        WorkerOptions {
+            after_run: Some(
+                self.inner
+                    .staging
+                    .after_run(self.inner.ingestion_log.clone()),
+            ),
+            ..options
+        }
     }
 }

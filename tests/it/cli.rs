@@ -171,3 +171,69 @@ async fn help_and_usage_errors_print_usage() {
     assert_ne!(code, ExitCode::SUCCESS);
     assert!(out.contains("frobnicate"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resubmit_runs_a_failed_ingestion_again_from_its_payload() {
+    use pluginlake::ingest::{Column, Contract, Dataset, Format, Staging};
+    use pluginlake::run::RunStore;
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::config_in(dir.path());
+    let dataset = Dataset::new(
+        "readings",
+        ["cli", "readings"],
+        Contract::new([Column::integer("n").not_null()]).unwrap(),
+    )
+    .unwrap();
+    let defs = Definitions::new([dataset.definition()]).unwrap();
+    std::fs::create_dir_all(&config.root).unwrap();
+    let store = RunStore::open(&config.run_store_url()).await.unwrap();
+    let staging = Staging::new(config.staging_path());
+    let (id, good) = (RunId::new(), b"[{\"n\": 1}, {\"n\": 2}]".to_vec());
+    staging
+        .submit(
+            &store,
+            &dataset,
+            id,
+            Format::Json,
+            good.clone(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    // The payload is damaged after phase 1: its run fails and keeps it.
+    let payload = staging.path("readings", id, Format::Json);
+    std::fs::write(&payload, "[{\"n\": \"x\"}]").unwrap();
+    let (_, out) = cli(&defs, dir.path(), &["worker", "--drain"]).await;
+    assert!(out.contains(&format!("{id} failure")), "{out}");
+    assert!(payload.is_file());
+
+    std::fs::write(&payload, &good).unwrap();
+    let (code, out) = cli(&defs, dir.path(), &["resubmit", &id.to_string()]).await;
+    assert_eq!(code, ExitCode::SUCCESS, "{out}");
+    let new: RunId = out.trim().parse().expect(&out);
+    assert_ne!(new, id);
+    let (_, out) = cli(&defs, dir.path(), &["worker", "--drain"]).await;
+    assert!(out.contains(&format!("{new} success")), "{out}");
+    assert!(
+        !payload.exists(),
+        "the CLI's worker deletes a payload after success"
+    );
+    let log = pluginlake::logs::DailyLog::new(config.logs_path().join("ingestion_log"));
+    let text = std::fs::read_to_string(log.path_for(chrono::Utc::now().date_naive())).unwrap();
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["tracking_id"], new.to_string());
+    assert_eq!(last["outcome"], "succeeded");
+    assert_eq!(last["resubmitted_from"], id.to_string());
+
+    // The payload is gone now: asking again is an error saying so.
+    let err = pluginlake::cli::run(
+        &defs,
+        config,
+        ["p", "resubmit", &id.to_string()],
+        &mut Vec::new(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), pluginlake::ErrorKind::NotFound, "{err}");
+}

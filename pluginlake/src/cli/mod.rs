@@ -15,6 +15,7 @@
 //! my-pipeline submit '+omop/condition_era' # queue a run in the run store; prints its id
 //! my-pipeline worker [--drain]            # claim and execute queued runs
 //! my-pipeline status <run id>             # a run's state and events
+//! my-pipeline resubmit <run id>           # run a failed ingestion again from its payload
 //! my-pipeline maintain [--dry-run]        # expire, merge, clean up, remove orphaned files
 //! ```
 //!
@@ -31,8 +32,10 @@ use clap::{Parser, Subcommand};
 
 use crate::error::{Error, Result};
 use crate::graph::{Definitions, Selection};
+use crate::ingest::Staging;
 use crate::lake::config::LakeConfig;
 use crate::lake::{Lake, Maintenance};
+use crate::logs::DailyLog;
 use crate::run::{
     run_worker, work_one, MaterializeOptions, NewRun, RunFilter, RunId, RunState, RunStore,
     WorkerOptions,
@@ -98,6 +101,13 @@ pub enum Command {
         /// The run id.
         run_id: RunId,
     },
+    /// Re-submit a failed ingestion from its staged payload: a new run (printed: its id) of
+    /// the same selection and payload, tagged resubmitted_from. Refused when the run did not
+    /// fail, was re-submitted already, or its payload is gone.
+    Resubmit {
+        /// The failed run's id (the ingestion's tracking id).
+        run_id: RunId,
+    },
     /// Work the run store's queue: claim queued runs and materialize them, until Ctrl-C (or,
     /// with --drain, until the queue is empty).
     Worker {
@@ -125,7 +135,8 @@ pub enum Command {
     },
     /// Maintain the lake: expire old snapshots (when asked), merge small files, remove files
     /// scheduled for deletion and orphaned files (files of writers killed before their commit)
-    /// older than --min-age-s, and older than every started run of the run store.
+    /// older than --min-age-s, and older than every started run of the run store; and remove
+    /// the staged payloads of ingestions that succeeded once their dataset's retention passed.
     Maintain {
         /// Expire snapshots committed more than this many seconds ago (default: keep all).
         #[arg(long)]
@@ -336,6 +347,14 @@ pub async fn execute(
                 outln!(out, "{} {}{asset}", report::time(e.at), e.kind)?;
             }
         }
+        Command::Resubmit { run_id } => {
+            let store = RunStore::open(&config.run_store_url()).await?;
+            let tags = [("resubmitted_by".to_owned(), "cli".to_owned())].into();
+            let run = Staging::new(config.staging_path())
+                .resubmit(&store, defs, run_id, tags)
+                .await?;
+            outln!(out, "{}", run.id)?;
+        }
         Command::Maintain {
             expire_older_than_s,
             no_merge,
@@ -343,6 +362,7 @@ pub async fn execute(
             dry_run,
         } => {
             let store = RunStore::open(&config.run_store_url()).await?;
+            let staging = Staging::new(config.staging_path());
             let lake = Lake::open_async(config).await?;
             let min_age = Duration::from_secs(min_age_s);
             // A started run may be writing files in another process: keep what is younger.
@@ -389,6 +409,11 @@ pub async fn execute(
             for f in &report.orphans {
                 outln!(out, "  {}", f.display())?;
             }
+            let swept = staging.sweep(&store, chrono::Utc::now(), dry_run).await?;
+            outln!(out, "{verb} staged payloads: {}", swept.len())?;
+            for f in &swept {
+                outln!(out, "  {}", f.display())?;
+            }
         }
         Command::Worker {
             drain,
@@ -400,12 +425,17 @@ pub async fn execute(
             poll_ms,
         } => {
             let store = RunStore::open(&config.run_store_url()).await?;
+            // Ingestions' payloads: deleted after success, outcomes in the ingestion log.
+            let after_run = Staging::new(config.staging_path()).after_run(Some(DailyLog::new(
+                config.logs_path().join("ingestion_log"),
+            )));
             let lake = Lake::open_async(config).await?;
             let mut options = WorkerOptions {
                 max_started,
                 heartbeat_interval: Duration::from_millis(heartbeat_ms),
                 stale_after: Duration::from_millis(stale_after_ms),
                 poll_interval: Duration::from_millis(poll_ms),
+                after_run: Some(after_run),
                 ..WorkerOptions::default()
             };
             if let Some(id) = id {

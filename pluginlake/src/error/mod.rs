@@ -248,6 +248,16 @@ pub enum Error {
         holder: Option<String>,
     },
 
+    /// A run that cannot be re-submitted as asked: it did not fail, or its payload was
+    /// re-submitted already (or is being re-submitted right now).
+    #[error("run {run} cannot be re-submitted: {reason}")]
+    NotResubmittable {
+        /// The run.
+        run: RunId,
+        /// Why not, and what to do instead.
+        reason: String,
+    },
+
     /// An input of an asset could not be loaded from DuckLake.
     #[error("asset {asset} could not load its input {input}: {source}")]
     Input {

@@ -231,6 +231,28 @@ impl AssetContext {
             self.inner.key,
             self.inner.output.partition.as_deref().unwrap_or("")
         );
+        self.store_keyed(value, write_key).await
+    }
+
+    /// Store `value` as [`store`](Self::store) does, but idempotent under `write_key` across
+    /// runs: a write whose key a snapshot already carries is not made again, whichever run
+    /// made it (that snapshot is returned). An ingestion's asset stores its payload under a key
+    /// naming the payload, so a run re-submitted from the same payload (after a later asset of
+    /// the first run failed) does not append its rows twice.
+    pub async fn store_once<T: TypeHandler>(
+        &self,
+        value: T,
+        write_key: impl Into<String>,
+    ) -> Result<Materialization> {
+        self.inner.writes.fetch_add(1, Ordering::SeqCst);
+        self.store_keyed(value, write_key.into()).await
+    }
+
+    async fn store_keyed<T: TypeHandler>(
+        &self,
+        value: T,
+        write_key: String,
+    ) -> Result<Materialization> {
         let (lake, key, output) = (
             self.inner.lake.clone(),
             self.inner.key.clone(),

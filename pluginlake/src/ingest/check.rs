@@ -1,7 +1,13 @@
-//! Checking a payload against a [`Contract`]: parsing the body (JSON, NDJSON, CSV), typing
-//! every value by its column, and applying the rules. A body that cannot be parsed is an
-//! [`Error::Parse`] naming the line and column; values that break the contract are
-//! [`Violations`], each naming its record and field.
+//! Checking a payload against a [`Contract`]: parsing the body (JSON, NDJSON, CSV, XML,
+//! Parquet), typing every value by its column, and applying the rules. A body that cannot be
+//! parsed is an [`Error::Parse`] naming the line and column (Parquet: what is wrong); values that
+//! break the contract are [`Violations`], each naming its record and field.
+
+mod csv;
+mod parquet;
+mod xml;
+
+pub(super) use xml::check_record_path;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -10,88 +16,23 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::contract::{Cell, Contract};
+use super::format::Format;
 use crate::error::{Error, Result};
-
-/// The body formats a dataset accepts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Format {
-    /// A JSON array of objects, or one object (`application/json`).
-    Json,
-    /// One JSON object per line (`application/x-ndjson`, `application/ndjson`,
-    /// `application/jsonl`).
-    Ndjson,
-    /// Comma-separated values with a header line naming the columns (`text/csv`).
-    Csv,
-}
-
-impl Format {
-    /// Every format.
-    pub const ALL: [Format; 3] = [Format::Json, Format::Ndjson, Format::Csv];
-
-    /// The format of a media type (a `Content-Type` value, parameters ignored); `None` when
-    /// it is not one of the formats.
-    pub fn from_media_type(content_type: &str) -> Option<Format> {
-        let essence = content_type
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
-        match essence.as_str() {
-            "application/json" => Some(Format::Json),
-            "application/x-ndjson"
-            | "application/ndjson"
-            | "application/jsonl"
-            | "application/x-jsonlines" => Some(Format::Ndjson),
-            "text/csv" => Some(Format::Csv),
-            _ => None,
-        }
-    }
-
-    /// The file extension of a staged payload (`json`, `ndjson`, `csv`).
-    pub fn extension(self) -> &'static str {
-        match self {
-            Format::Json => "json",
-            Format::Ndjson => "ndjson",
-            Format::Csv => "csv",
-        }
-    }
-
-    /// The format of a staged payload's file extension.
-    pub fn from_extension(ext: &str) -> Option<Format> {
-        Format::ALL.into_iter().find(|f| f.extension() == ext)
-    }
-
-    /// The media type it is sent as.
-    pub fn media_type(self) -> &'static str {
-        match self {
-            Format::Json => "application/json",
-            Format::Ndjson => "application/x-ndjson",
-            Format::Csv => "text/csv",
-        }
-    }
-}
-
-impl fmt::Display for Format {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.extension())
-    }
-}
 
 /// One value that breaks the contract.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Violation {
     /// The record, counted from 1 (JSON: the element of the array; NDJSON and CSV: the data
-    /// record, not counting blank lines or the header).
+    /// record, not counting blank lines or the header; XML: the element at the record path;
+    /// Parquet: the row).
     pub row: u64,
     /// The line of the body it is on, where known (NDJSON, CSV).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<u64>,
     /// The field (the contract's column name, or the unknown field's name).
     pub field: String,
-    /// A JSON pointer into the body (JSON: `/2/person_id`; NDJSON and CSV: `/<row-1>/<field>`
-    /// over the records).
+    /// A JSON pointer into the body (JSON: `/2/person_id`; the other formats:
+    /// `/<row-1>/<field>` over the records).
     pub pointer: String,
     /// What is wrong.
     pub message: String,
@@ -168,8 +109,14 @@ pub enum Checked {
 
 /// A field of a parsed record, before typing.
 enum Raw<'a> {
+    /// A JSON value (JSON, NDJSON).
     Json(&'a Value),
+    /// Text (CSV, XML).
     Text(&'a str),
+    /// A typed value of a Parquet column.
+    Parquet(&'a parquet::Value),
+    /// A field that cannot be a value, and why (an XML element given twice).
+    Invalid(String),
 }
 
 /// Checks records one by one, collecting their cells and the violations.
@@ -226,6 +173,8 @@ impl<'c> Checker<'c> {
             let typed = match raw {
                 Raw::Json(v) => columns[i].cell_of_json(v),
                 Raw::Text(t) => columns[i].cell_of_text(t),
+                Raw::Parquet(v) => parquet::cell_of(&columns[i], v),
+                Raw::Invalid(message) => Err(message),
             };
             match typed {
                 Ok(cell) => cells[i] = Some(cell),
@@ -303,8 +252,29 @@ fn escape_pointer(s: &str) -> String {
     s.replace('~', "~0").replace('/', "~1")
 }
 
-/// Parse `body` as `format` and check every record against `contract`.
+/// Parse `body` as `format` and check every record against `contract`. XML bodies need a record
+/// path: check them with [`check_xml`] (or [`Dataset::check`](super::Dataset::check)).
 pub fn check(contract: &Contract, format: Format, body: &[u8]) -> Result<Checked> {
+    check_body(contract, format, body, None)
+}
+
+/// Parse `body` as an XML document whose records are the elements at `record_path` (such as
+/// `labs/result`) and check every record against `contract`.
+///
+/// A document type declaration (`<!DOCTYPE ...>`) is refused, so no entity is ever declared
+/// (nor expanded): an XML bomb or an external entity is a parse error naming its line and
+/// column.
+pub fn check_xml(contract: &Contract, record_path: &str, body: &[u8]) -> Result<Checked> {
+    check_body(contract, Format::Xml, body, Some(record_path))
+}
+
+/// Parse `body` as `format` (XML: records at `xml_records`) and check it against `contract`.
+pub(super) fn check_body(
+    contract: &Contract,
+    format: Format,
+    body: &[u8],
+    xml_records: Option<&str>,
+) -> Result<Checked> {
     let mut checker = Checker::new(contract);
     match format {
         Format::Json => {
@@ -345,72 +315,19 @@ pub fn check(contract: &Contract, format: Format, body: &[u8]) -> Result<Checked
                 );
             }
         }
-        Format::Csv => check_csv(contract, body, &mut checker)?,
+        Format::Csv => csv::check(contract, body, &mut checker)?,
+        Format::Xml => {
+            let record_path = xml_records.ok_or_else(|| {
+                Error::Config(
+                    "XML bodies need a record path: declare one with Dataset::with_xml_records"
+                        .into(),
+                )
+            })?;
+            xml::check(record_path, body, &mut checker)?
+        }
+        Format::Parquet => parquet::check(contract, body, &mut checker)?,
     }
     checker.finish()
-}
-
-fn check_csv(contract: &Contract, body: &[u8], checker: &mut Checker<'_>) -> Result<()> {
-    let body = body.strip_prefix("\u{feff}".as_bytes()).unwrap_or(body);
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(false)
-        .from_reader(body);
-    let header = reader.headers().map_err(csv_error)?.clone();
-    for (i, name) in header.iter().enumerate() {
-        if contract.position(name).is_none() {
-            return Err(Error::Parse {
-                source_name: "CSV body".into(),
-                line: Some(1),
-                column: Some(i as u64 + 1),
-                reason: format!("the header names {name:?}, which is not a column of the contract"),
-            });
-        }
-        if header.iter().take(i).any(|h| h == name) {
-            return Err(Error::Parse {
-                source_name: "CSV body".into(),
-                line: Some(1),
-                column: Some(i as u64 + 1),
-                reason: format!("the header names {name:?} twice"),
-            });
-        }
-    }
-    let mut record = csv::StringRecord::new();
-    loop {
-        match reader.read_record(&mut record) {
-            Ok(false) => return Ok(()),
-            Ok(true) => {
-                let line = record.position().map(|p| p.line());
-                checker.record(
-                    line,
-                    header
-                        .iter()
-                        .zip(record.iter())
-                        .map(|(h, v)| (h, Raw::Text(v))),
-                );
-            }
-            Err(e) => return Err(csv_error(e)),
-        }
-    }
-}
-
-fn csv_error(e: csv::Error) -> Error {
-    let line = e.position().map(|p| p.line());
-    let reason = match e.kind() {
-        csv::ErrorKind::UnequalLengths {
-            expected_len, len, ..
-        } => format!("the record has {len} fields, the header {expected_len}"),
-        csv::ErrorKind::Utf8 { err, .. } => {
-            format!("field {} is not valid UTF-8", err.field() + 1)
-        }
-        _ => e.to_string(),
-    };
-    Error::Parse {
-        source_name: "CSV body".into(),
-        line,
-        column: None,
-        reason,
-    }
 }
 
 fn json_error(source: &str, e: &serde_json::Error) -> Error {
@@ -523,15 +440,5 @@ mod tests {
     fn an_empty_body_is_malformed() {
         assert!(check(&contract(), Format::Json, b"[]").is_err());
         assert!(check(&contract(), Format::Csv, b"id,unit\n").is_err());
-    }
-
-    #[test]
-    fn media_types_pick_the_format() {
-        assert_eq!(
-            Format::from_media_type("application/json; charset=utf-8"),
-            Some(Format::Json)
-        );
-        assert_eq!(Format::from_media_type("text/CSV"), Some(Format::Csv));
-        assert_eq!(Format::from_media_type("application/xml"), None);
     }
 }

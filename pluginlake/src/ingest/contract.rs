@@ -282,7 +282,7 @@ impl Column {
         }
     }
 
-    fn expected(&self) -> &'static str {
+    pub(crate) fn expected(&self) -> &'static str {
         match self.ty {
             ColumnType::Boolean => "a boolean",
             ColumnType::Integer => "an integer",

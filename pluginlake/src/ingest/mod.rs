@@ -10,7 +10,12 @@
 //! Phase 2 (a worker): the run materializes the dataset's asset ([`Dataset::definition`]), which
 //! reads the staged payload (the run's [`payload`](crate::graph::AssetContext::payload)), checks
 //! it again, and appends its records to the dataset's table through the IO manager: one
-//! snapshot, tagged with the run id, written once even when the run is retried.
+//! snapshot, tagged with the run id, written once even when the run is retried or re-submitted.
+//! The dataset's downstream assets ([`Dataset::with_downstream`]) run in the same run. Once the
+//! run has finished, the worker's [`Staging::after_run`] hook deletes the payload of a run that
+//! succeeded (or keeps it for [`Dataset::with_keep_staged`], after which [`Staging::sweep`]
+//! deletes it), keeps the payload of a run that failed, and logs the outcome. A failed
+//! ingestion is run again from its payload with [`Staging::resubmit`].
 //!
 //! ```no_run
 //! use pluginlake::ingest::{Column, Contract, Dataset};
@@ -33,15 +38,21 @@
 mod batch;
 mod check;
 mod contract;
+mod format;
+mod phase2;
 mod registry;
+mod resubmit;
 mod staging;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use batch::to_record_batch;
-pub use check::{check, Checked, Format, Records, Violation, Violations};
+pub use check::{check, check_xml, Checked, Records, Violation, Violations};
 pub use contract::{Cell, Column, ColumnType, Contract};
+pub use format::Format;
+pub use phase2::RunOutcome;
 pub use registry::ContractOutput;
 #[doc(hidden)]
 pub use registry::{ingest_definition, DatasetRegistration};
@@ -50,9 +61,22 @@ pub use staging::Staging;
 use arrow::array::RecordBatch;
 
 use crate::error::{Error, Result};
-use crate::graph::{AssetContext, AssetDef, AssetSpec};
+use crate::graph::{AssetContext, AssetDef, AssetSpec, Definitions};
 use crate::io::WriteMode;
 use crate::lake::key::AssetKey;
+
+/// The run tags an ingestion's run carries (besides the caller's own).
+pub mod tags {
+    /// The dataset's name.
+    pub const DATASET: &str = "dataset";
+    /// The dataset's asset key (`lab/results`).
+    pub const ASSET: &str = "asset";
+    /// How long the payload is kept after the run succeeded, in seconds (absent: 0, deleted
+    /// right after).
+    pub const KEEP_STAGED_S: &str = "keep_staged_s";
+    /// On a re-submitted run: the failed run it was re-submitted from.
+    pub const RESUBMITTED_FROM: &str = "resubmitted_from";
+}
 
 /// A declared ingest target: a name (as in `POST /ingest/<name>` and the scope
 /// `ingest:<name>`), the asset (and so the table) its payloads are appended to, and the contract
@@ -64,6 +88,9 @@ pub struct Dataset {
     contract: Arc<Contract>,
     max_attempts: u32,
     description: Option<String>,
+    xml_records: Option<String>,
+    keep_staged: Duration,
+    downstream: Vec<AssetKey>,
 }
 
 impl Dataset {
@@ -84,7 +111,44 @@ impl Dataset {
             contract: Arc::new(contract),
             max_attempts: 3,
             description: None,
+            xml_records: None,
+            keep_staged: Duration::ZERO,
+            downstream: Vec::new(),
         })
+    }
+
+    /// Accept XML bodies whose records are the elements at `record_path` (element names from
+    /// the root, such as `labs/result` or `/labs/result`); a record's attributes and child
+    /// elements are its fields, named by the contract's columns (a grandchild is
+    /// `child.grandchild`). An invalid path is an error here. Without a record path the
+    /// dataset refuses XML.
+    pub fn with_xml_records(mut self, record_path: impl Into<String>) -> Result<Self> {
+        let record_path = record_path.into();
+        check::check_record_path(&record_path)
+            .map_err(|e| Error::Config(format!("dataset {}: {e}", self.name)))?;
+        self.xml_records = Some(record_path);
+        Ok(self)
+    }
+
+    /// Keep a payload for `keep` after its run succeeded (default: delete it right after);
+    /// [`Staging::sweep`] deletes it then. A payload whose run failed is kept until it is
+    /// re-submitted and succeeds.
+    pub fn with_keep_staged(mut self, keep: Duration) -> Self {
+        self.keep_staged = keep;
+        self
+    }
+
+    /// Run `assets` (keys of assets in the same [`Definitions`], typically reading the
+    /// dataset's table) in each ingestion's run, after the dataset's asset: the run is
+    /// submitted selecting them, and claims them, so no other run writes them meanwhile. The
+    /// run succeeds only when they do; when one fails, the payload is kept for a re-submit.
+    pub fn with_downstream<I, K>(mut self, assets: I) -> Self
+    where
+        I: IntoIterator<Item = K>,
+        K: Into<AssetKey>,
+    {
+        self.downstream = assets.into_iter().map(Into::into).collect();
+        self
     }
 
     /// Attempts a run of this dataset gets when its worker dies (default 3).
@@ -119,9 +183,89 @@ impl Dataset {
         self.max_attempts
     }
 
-    /// Phase 1: parse `body` as `format` and check it against the contract.
+    /// The record path of its XML bodies, if it accepts XML.
+    pub fn xml_records(&self) -> Option<&str> {
+        self.xml_records.as_deref()
+    }
+
+    /// How long a payload is kept after its run succeeded.
+    pub fn keep_staged(&self) -> Duration {
+        self.keep_staged
+    }
+
+    /// The assets its runs materialize after its own.
+    pub fn downstream(&self) -> &[AssetKey] {
+        &self.downstream
+    }
+
+    /// Every asset its runs write: its own, then the downstream ones.
+    pub fn assets(&self) -> Vec<AssetKey> {
+        std::iter::once(self.key.clone())
+            .chain(self.downstream.iter().cloned())
+            .collect()
+    }
+
+    /// The selection of its runs (its asset and the downstream ones, comma-separated).
+    pub fn selection(&self) -> String {
+        let keys: Vec<String> = self.assets().iter().map(ToString::to_string).collect();
+        keys.join(",")
+    }
+
+    /// The body formats it accepts: all but XML when it declares no record path.
+    pub fn formats(&self) -> Vec<Format> {
+        Format::ALL
+            .into_iter()
+            .filter(|f| self.accepts(*f))
+            .collect()
+    }
+
+    /// Whether it accepts bodies in `format`.
+    pub fn accepts(&self, format: Format) -> bool {
+        format != Format::Xml || self.xml_records.is_some()
+    }
+
+    /// Check that `defs` can run its ingestions: its asset and every downstream asset are
+    /// there and materializable (an error names what is missing).
+    pub fn validate(&self, defs: &Definitions) -> Result<()> {
+        match defs.asset(&self.key) {
+            Some(a) if a.is_materializable() => {}
+            _ => {
+                return Err(Error::Config(format!(
+                    "dataset {}: its asset {} is not in the definitions (add dataset.definition())",
+                    self.name, self.key
+                )))
+            }
+        }
+        for key in &self.downstream {
+            if !defs.asset(key).is_some_and(|a| a.is_materializable()) {
+                return Err(Error::Config(format!(
+                    "dataset {}: downstream asset {key} is not a materializable asset of the \
+                     definitions",
+                    self.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Phase 1: parse `body` as `format` and check it against the contract. XML needs the
+    /// record path ([`with_xml_records`](Self::with_xml_records)): without one it is refused
+    /// ([`ErrorKind::BadInput`](crate::ErrorKind::BadInput)).
     pub fn check(&self, format: Format, body: &[u8]) -> Result<Checked> {
-        check::check(&self.contract, format, body)
+        if !self.accepts(format) {
+            return Err(Error::Config(format!(
+                "dataset {} takes no XML bodies: it declares no record path \
+                 (Dataset::with_xml_records); send one of {}",
+                self.name,
+                Format::list_media_types(self.formats())
+            )));
+        }
+        check::check_body(&self.contract, format, body, self.xml_records.as_deref())
+    }
+
+    /// A staged payload of this dataset, checked again and typed by the contract.
+    pub fn read_staged(&self, path: &Path) -> Result<RecordBatch> {
+        read_staged_as(&self.key, &self.contract, self.xml_records.as_deref(), path)
     }
 
     /// The dataset's asset: it reads its run's staged payload, checks it again, and appends
@@ -132,41 +276,62 @@ impl Dataset {
         if let Some(d) = &self.description {
             spec = spec.with_description(d.clone());
         }
-        let (name, contract) = (self.name.clone(), self.contract.clone());
+        let dataset = self.clone();
         AssetDef::new(spec, move |ctx: AssetContext| {
-            let (name, contract) = (name.clone(), contract.clone());
+            let dataset = dataset.clone();
             async move {
                 let payload = ctx.payload().map(str::to_owned).ok_or_else(|| {
                     Error::Config(format!(
-                        "dataset {name}: run {} has no staged payload (submit it through ingestion)",
+                        "dataset {}: run {} has no staged payload (submit it through ingestion)",
+                        dataset.name,
                         ctx.run_id()
                     ))
                 })?;
-                let key = ctx.key().clone();
+                // Written once per payload (named by its first tracking id), whichever run
+                // of it (a retry, a re-submission) stores it.
+                let write_key = format!(
+                    "ingest/{}/{}",
+                    dataset.name,
+                    Path::new(&payload)
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_default()
+                );
+                let reader = dataset.clone();
                 let batch = ctx
-                    .blocking(move |_| read_staged(&key, &contract, Path::new(&payload)))
+                    .blocking(move |_| reader.read_staged(Path::new(&payload)))
                     .await??;
-                ctx.store(batch).await
+                ctx.store_once(batch, write_key).await
             }
         })
         .with_write_mode(WriteMode::Append)
     }
 }
 
-/// A staged payload, checked again and typed by the contract.
+/// A staged payload, checked again and typed by the contract (XML payloads need the dataset's
+/// record path: read them with [`Dataset::read_staged`]).
 pub fn read_staged(key: &AssetKey, contract: &Contract, path: &Path) -> Result<RecordBatch> {
+    read_staged_as(key, contract, None, path)
+}
+
+fn read_staged_as(
+    key: &AssetKey,
+    contract: &Contract,
+    xml_records: Option<&str>,
+    path: &Path,
+) -> Result<RecordBatch> {
     let format = path
         .extension()
         .and_then(|e| e.to_str())
         .and_then(Format::from_extension)
         .ok_or_else(|| {
             Error::Config(format!(
-                "staged payload {} has no known extension (json, ndjson, csv)",
+                "staged payload {} has no known extension (json, ndjson, csv, xml, parquet)",
                 path.display()
             ))
         })?;
     let body = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    match check::check(contract, format, &body)? {
+    match check::check_body(contract, format, &body, xml_records)? {
         Checked::Valid(records) => to_record_batch(contract, &records),
         Checked::Invalid { violations, .. } => Err(Error::InvalidData {
             table: key.to_string(),

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::check::Format;
+use super::format::Format;
 use super::Dataset;
 use crate::error::{Error, Result};
 use crate::io::durable::{create_dir_all, sync_dir};
@@ -82,8 +82,10 @@ impl Staging {
     }
 
     /// Phase 1's last steps for a checked payload: stage `body` as ingestion `id`, durably,
-    /// then submit the run of `dataset` with `id` as its run id and the staged path as its
-    /// payload. If either step fails, neither is left behind (no staged file, no run).
+    /// then submit the run of `dataset` (its asset and its downstream assets) with `id` as its
+    /// run id and the staged path as its payload, tagged with the dataset (see
+    /// [`tags`](super::tags)). If either step fails, neither is left behind (no staged file,
+    /// no run).
     pub async fn submit<B: AsRef<[u8]> + Send + 'static>(
         &self,
         store: &RunStore,
@@ -98,14 +100,20 @@ impl Staging {
         let path =
             crate::lake::blocking(move || staging.write(&name, id, format, body.as_ref())).await?;
         let mut tags = tags;
-        tags.insert("dataset".into(), dataset.name().to_owned());
+        tags.insert(super::tags::DATASET.into(), dataset.name().to_owned());
+        tags.insert(super::tags::ASSET.into(), dataset.key().to_string());
+        let keep = dataset.keep_staged();
+        let keep = keep.as_secs() + u64::from(keep.subsec_nanos() > 0);
+        if keep > 0 {
+            tags.insert(super::tags::KEEP_STAGED_S.into(), keep.to_string());
+        }
         let run = NewRun {
             id: Some(id),
             payload: Some(path.to_string_lossy().into_owned()),
             tags,
             max_attempts: dataset.max_attempts(),
-            assets: vec![dataset.key().clone()],
-            ..NewRun::new(dataset.key().to_string())
+            assets: dataset.assets(),
+            ..NewRun::new(dataset.selection())
         };
         match store.submit(&run).await {
             Ok(record) => Ok(record),

@@ -30,7 +30,7 @@ pub use store::{
     Claim, EventKind, EventRecord, LastMaterialization, NewRun, RunFilter, RunRecord, RunState,
     RunStore,
 };
-pub use worker::{run_worker, work_one, WorkerOptions, WorkerPool};
+pub use worker::{run_worker, work_one, AfterRun, WorkerOptions, WorkerPool};
 
 /// Something that happened in a run, in the order it happened (per asset).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

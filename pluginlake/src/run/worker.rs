@@ -29,6 +29,41 @@ pub struct WorkerOptions {
     pub materialize: MaterializeOptions,
     /// At most this many runs started at once across all workers (`None`: no limit).
     pub max_started: Option<u32>,
+    /// Called once this worker has finished a run (see [`AfterRun`]); `None`: nothing.
+    pub after_run: Option<AfterRun>,
+}
+
+/// What a worker does once it has finished a run: called with the run as the store has it
+/// after its final state was recorded (`success` or `failure`), and the result of its assets
+/// when they ran; on a blocking thread, and awaited before the worker takes its next run.
+///
+/// It is called only by the worker whose claim finished the run, never for an attempt that
+/// lost its run (canceled, recovered); a worker that dies between finishing a run and calling
+/// it does not call it at all, so what it does must also be done by a later sweep (as
+/// ingestion's [`Staging::sweep`](crate::ingest::Staging::sweep) does for staged payloads).
+/// Failures are its own to log.
+#[derive(Clone)]
+pub struct AfterRun(Arc<AfterRunFn>);
+
+/// The function of an [`AfterRun`] hook.
+type AfterRunFn = dyn Fn(&RunRecord, Option<&RunResult>) + Send + Sync;
+
+impl AfterRun {
+    /// A hook calling `f`.
+    pub fn new(f: impl Fn(&RunRecord, Option<&RunResult>) + Send + Sync + 'static) -> Self {
+        AfterRun(Arc::new(f))
+    }
+
+    /// Call the hook.
+    pub fn call(&self, run: &RunRecord, result: Option<&RunResult>) {
+        (self.0)(run, result)
+    }
+}
+
+impl std::fmt::Debug for AfterRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AfterRun")
+    }
 }
 
 impl Default for WorkerOptions {
@@ -45,6 +80,7 @@ impl Default for WorkerOptions {
             stale_after: Duration::from_secs(30),
             materialize: MaterializeOptions::default(),
             max_started: None,
+            after_run: None,
         }
     }
 }
@@ -175,8 +211,8 @@ pub async fn work_one(
     let selection: Selection = match run.selection.parse() {
         Ok(s) => s,
         Err(e) => {
-            finish(store, &claim, Some(&e.to_string()), options).await?;
-            return store.get(run.id).await;
+            let finished = finish(store, &claim, Some(&e.to_string()), options).await?;
+            return finished_run(store, &claim, finished, None, options).await;
         }
     };
 
@@ -228,37 +264,60 @@ pub async fn work_one(
     let recorded = recorder
         .await
         .map_err(|e| Error::Task(format!("recording the events of run {}: {e}", run.id)))?;
-    let error = match (outcome, recorded) {
+    let (error, result) = match (outcome, recorded) {
         // Canceled, or taken away after a missed heartbeat: the store already says so.
         (None, _) | (_, Err(Error::ClaimLost { .. })) => {
             lost.set();
             tracing::warn!(run = %run.id, "run no longer ours; stopped it");
             return store.get(run.id).await;
         }
-        (Some(_), Err(e)) => Some(format!("could not record the run's events: {e}")),
-        (Some(Ok(result)), Ok(())) => failure(&result),
-        (Some(Err(e)), Ok(())) => Some(e.to_string()),
+        (Some(result), Err(e)) => (
+            Some(format!("could not record the run's events: {e}")),
+            result.ok(),
+        ),
+        (Some(Ok(result)), Ok(())) => (failure(&result), Some(result)),
+        (Some(Err(e)), Ok(())) => (Some(e.to_string()), None),
     };
-    finish(store, &claim, error.as_deref(), options).await?;
-    store.get(run.id).await
+    let finished = finish(store, &claim, error.as_deref(), options).await?;
+    finished_run(store, &claim, finished, result, options).await
+}
+
+/// The run as the store has it after this worker's `finish`, once the [`AfterRun`] hook (if
+/// any) was called for it (only when this worker's claim finished it).
+async fn finished_run(
+    store: &RunStore,
+    claim: &Claim,
+    finished: bool,
+    result: Option<RunResult>,
+    options: &WorkerOptions,
+) -> Result<Option<RunRecord>> {
+    let run = store.get(claim.run).await?;
+    if let (true, Some(hook), Some(record)) = (finished, &options.after_run, &run) {
+        let (hook, record) = (hook.clone(), record.clone());
+        let called = tokio::task::spawn_blocking(move || hook.call(&record, result.as_ref()));
+        if let Err(e) = called.await {
+            tracing::error!(%claim, error = %e, "the after-run hook failed");
+        }
+    }
+    Ok(run)
 }
 
 /// Finish the run, retrying while the store cannot be reached (a completed run left `started`
 /// would be recovered and run again) for up to `stale_after`, keeping the claim alive. A claim
-/// lost meanwhile is no error: the run is someone else's.
+/// lost meanwhile is no error: the run is someone else's. True when this claim finished it.
 async fn finish(
     store: &RunStore,
     claim: &Claim,
     error: Option<&str>,
     options: &WorkerOptions,
-) -> Result<()> {
+) -> Result<bool> {
     let started = tokio::time::Instant::now();
     loop {
         match store.finish(claim, error).await {
-            Ok(()) => return Ok(()),
+            Ok(()) => return Ok(true),
             Err(Error::ClaimLost { .. }) => {
                 tracing::warn!(%claim, "run no longer ours; not finishing it");
-                return Ok(());
+                return Ok(false);
             }
             Err(e) if started.elapsed() + options.heartbeat_interval < options.stale_after => {
                 tracing::warn!(%claim, error = %e, "finishing the run failed; retrying");

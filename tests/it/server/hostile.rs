@@ -27,6 +27,17 @@ fn case(what: &'static str, content_type: &'static str, body: impl Into<Vec<u8>>
 }
 
 const JSON: &str = "application/json";
+const PARQUET: &str = "application/vnd.apache.parquet";
+
+impl Case {
+    /// The same request to the dataset `vitals`.
+    fn into_vitals(self) -> Case {
+        Case {
+            path: "vitals".into(),
+            ..self
+        }
+    }
+}
 
 fn cases() -> Vec<Case> {
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
@@ -43,6 +54,15 @@ fn cases() -> Vec<Case> {
     invalid_utf8_csv.extend_from_slice(b",2024-01-01\n");
     let xml_bomb = r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]><r>&lol2;</r>"#;
     let xxe = r#"<?xml version="1.0"?><!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><r>&xxe;</r>"#;
+    let mut xml_latin1 = b"<labs><result sample_id=\"caf".to_vec();
+    xml_latin1.extend_from_slice(&[0xe9]);
+    xml_latin1.extend_from_slice(b"\"/></labs>");
+    let good_parquet = super::formats::lab_parquet(0, 20);
+    let mut truncated_parquet = good_parquet[..good_parquet.len() * 2 / 3].to_vec();
+    truncated_parquet.extend_from_slice(b"PAR1");
+    let parquet_unknown = super::formats::parquet_of(
+        polars::prelude::df!["person_id" => [1i64], "secret" => ["x"]].unwrap(),
+    );
     let mut v = vec![
         case("truncated JSON", JSON, "[{\"person_id\": 1, \"sample_id\""),
         case("not JSON", JSON, "hello"),
@@ -99,6 +119,50 @@ fn cases() -> Vec<Case> {
         ),
         case("an XML bomb", "application/xml", xml_bomb),
         case("an XML external entity", "text/xml", xxe),
+        case(
+            "an XML DOCTYPE without entities",
+            "application/xml",
+            "<!DOCTYPE labs SYSTEM \"http://example.com/labs.dtd\"><labs/>",
+        ),
+        case(
+            "an XML parameter entity",
+            "application/xml",
+            r#"<!DOCTYPE labs [<!ENTITY % p SYSTEM "file:///etc/passwd"> %p;]><labs/>"#,
+        ),
+        case(
+            "an undeclared XML entity",
+            "application/xml",
+            "<labs><result sample_id=\"&xxe;\"/></labs>",
+        ),
+        case(
+            "truncated XML",
+            "application/xml",
+            "<labs><result person_id=\"1\"",
+        ),
+        case("XML that is not UTF-8", "application/xml", xml_latin1),
+        case(
+            "XML without the record path",
+            "application/xml",
+            "<results><result/></results>",
+        ),
+        case(
+            "XML for a dataset without a record path",
+            "application/xml",
+            "<x/>",
+        )
+        .into_vitals(),
+        case(
+            "Parquet garbage",
+            PARQUET,
+            b"PAR1\x00\x01garbage\xffPAR1".to_vec(),
+        ),
+        case("a truncated Parquet file", PARQUET, truncated_parquet),
+        case("JSON sent as Parquet", PARQUET, lab_records(0, 1)),
+        case(
+            "a Parquet column not in the contract",
+            PARQUET,
+            parquet_unknown,
+        ),
         case("no content type", "", lab_records(0, 1)),
         case("a content type of text", "text/plain", lab_records(0, 1)),
         case(

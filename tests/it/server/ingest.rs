@@ -179,13 +179,25 @@ async fn a_malformed_body_is_400_naming_line_and_column() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unsupported_content_type_is_415() {
+async fn an_unsupported_content_type_is_415_listing_every_accepted_one() {
     let server = TestServer::start().await;
-    for content_type in ["application/xml", "text/plain", ""] {
+    for content_type in ["text/plain", "", "application/xhtml+xml"] {
         let r = server
             .ingest("labs", &server.keys.labs, content_type, lab_records(0, 1))
             .await;
-        problem(r, 415).await;
+        let p = problem(r, 415).await;
+        let detail = p["detail"].as_str().unwrap();
+        for accepted in [
+            "application/json",
+            "application/x-ndjson",
+            "text/csv",
+            "application/xml",
+            "text/xml",
+            "application/vnd.apache.parquet",
+            "application/x-parquet",
+        ] {
+            assert!(detail.contains(accepted), "{accepted}: {p}");
+        }
     }
     server.stop().await;
 }

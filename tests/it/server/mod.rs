@@ -4,8 +4,11 @@ mod auth;
 mod cli;
 mod concurrency;
 mod durability;
+mod formats;
 mod hostile;
 mod ingest;
+mod phase2;
+mod resubmit;
 mod skeleton;
 mod status;
 
@@ -15,13 +18,14 @@ use std::time::Duration;
 use arrow::array::RecordBatch;
 use pluginlake::graph::Definitions;
 use pluginlake::ingest::{Column, Contract, Dataset, Staging};
-use pluginlake::run::{RunStore, WorkerOptions};
+use pluginlake::logs::DailyLog;
+use pluginlake::run::{RunId, RunStore, WorkerOptions};
 use pluginlake::Lake;
 use pluginlake_server::auth::{generate_key, ApiKey, KeyRing, Scope};
 use pluginlake_server::{ServerConfig, ServerState};
 use tokio::sync::oneshot;
 
-/// The test dataset: lab results.
+/// The test dataset: lab results (XML bodies: `<labs><result .../></labs>`).
 pub(crate) fn labs() -> Dataset {
     Dataset::new(
         "labs",
@@ -39,6 +43,8 @@ pub(crate) fn labs() -> Dataset {
         .expect("a valid contract"),
     )
     .expect("a valid dataset")
+    .with_xml_records("labs/result")
+    .expect("a valid record path")
 }
 
 /// A second dataset, for scope tests.
@@ -105,6 +111,8 @@ pub(crate) struct TestServer {
     pub(crate) store: RunStore,
     pub(crate) dir: tempfile::TempDir,
     pub(crate) client: reqwest::Client,
+    /// The asset graph its workers run.
+    pub(crate) defs: Definitions,
     stop: Option<oneshot::Sender<()>>,
     served: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -116,7 +124,17 @@ impl TestServer {
     }
 
     /// A server on the run store at `store_url` (default: SQLite in its folder) with `config`.
-    pub(crate) async fn with(store_url: Option<String>, mut config: ServerConfig) -> TestServer {
+    pub(crate) async fn with(store_url: Option<String>, config: ServerConfig) -> TestServer {
+        TestServer::serving(store_url, config, definitions(), vec![labs(), vitals()]).await
+    }
+
+    /// A server of `datasets` (whose assets are in `defs`), as [`with`](Self::with).
+    pub(crate) async fn serving(
+        store_url: Option<String>,
+        mut config: ServerConfig,
+        defs: Definitions,
+        datasets: Vec<Dataset>,
+    ) -> TestServer {
         let dir = tempfile::tempdir().expect("a folder");
         config
             .ingestion_log
@@ -130,8 +148,8 @@ impl TestServer {
         let ring = KeyRing::new(vec![admin_key, labs_key, vitals_key, reader_key]);
         let state = ServerState::new(
             store.clone(),
-            definitions(),
-            [labs(), vitals()],
+            defs.clone(),
+            datasets,
             ring,
             Staging::new(staging_dir(dir.path())),
             config,
@@ -156,6 +174,7 @@ impl TestServer {
             store,
             dir,
             client: reqwest::Client::new(),
+            defs,
             stop: Some(stop),
             served: Some(served),
         }
@@ -189,11 +208,56 @@ impl TestServer {
         crate::common::lake_in(self.dir.path())
     }
 
-    /// Run the queue once with a worker, as the server's workers would.
+    /// Run the queue once with a worker, as the server's workers would (deleting payloads
+    /// after success, logging outcomes: [`ServerState::worker_options`]).
     pub(crate) async fn work(&self, lake: &Lake) -> Option<pluginlake::run::RunRecord> {
-        pluginlake::run::work_one(&self.store, lake, &definitions(), &fast_worker())
+        pluginlake::run::work_one(&self.store, lake, &self.defs, &self.worker())
             .await
             .expect("work the queue")
+    }
+
+    /// The options of this server's workers.
+    pub(crate) fn worker(&self) -> WorkerOptions {
+        WorkerOptions {
+            after_run: Some(
+                Staging::new(staging_dir(self.dir.path()))
+                    .after_run(Some(DailyLog::new(ingestion_log_dir(self.dir.path())))),
+            ),
+            ..fast_worker()
+        }
+    }
+
+    /// The staging folder.
+    pub(crate) fn staging(&self) -> Staging {
+        Staging::new(staging_dir(self.dir.path()))
+    }
+
+    /// The lines of today's ingestion log (UTC).
+    pub(crate) fn log_lines(&self) -> Vec<serde_json::Value> {
+        let log = DailyLog::new(ingestion_log_dir(self.dir.path()));
+        let text = std::fs::read_to_string(log.path_for(chrono::Utc::now().date_naive()))
+            .unwrap_or_default();
+        text.lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect()
+    }
+
+    /// POST `body` to `/ingest/labs` with the labs key; the tracking id of its 202.
+    pub(crate) async fn accepted(
+        &self,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> RunId {
+        let r = self
+            .ingest("labs", &self.keys.labs, content_type, body)
+            .await;
+        assert_eq!(r.status(), 202);
+        let v: serde_json::Value = r.json().await.expect("a JSON body");
+        v["tracking_id"]
+            .as_str()
+            .expect("a tracking id")
+            .parse()
+            .expect("a run id")
     }
 
     /// Runs in the store.

@@ -79,6 +79,7 @@ mod record_batches;
 mod records;
 
 pub use documents::{XmlDocument, XmlDocuments};
+pub(crate) use position::line_column;
 pub use records::{XmlColumn, XmlRow, XmlRows, XmlValue};
 
 use std::sync::Arc;
@@ -140,6 +141,16 @@ impl XmlPath {
             attribute: attr,
         })
     }
+}
+
+/// Check a record path (`patients/patient`) as [`XmlRows::parse`] reads it, without a document.
+pub(crate) fn check_record_path(record_path: &str) -> Result<()> {
+    XmlPath::parse(
+        record_path,
+        &format!("XML record path {record_path:?}"),
+        false,
+    )
+    .map(|_| ())
 }
 
 /// A column read back from the lake, as text.

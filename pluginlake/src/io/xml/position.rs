@@ -6,7 +6,7 @@ use std::io::BufRead;
 
 /// The 1-based line and column (in characters) of byte `offset`. `\n`, `\r\n` and a lone `\r`
 /// each end a line; a byte-order mark at the start is not counted.
-pub(super) fn line_column(text: &str, offset: usize) -> (u64, u64) {
+pub(crate) fn line_column(text: &str, offset: usize) -> (u64, u64) {
     let mut offset = offset.min(text.len());
     while !text.is_char_boundary(offset) {
         offset -= 1;
