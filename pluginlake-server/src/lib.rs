@@ -42,6 +42,7 @@ pub mod problem;
 mod rate;
 pub mod request_id;
 mod state;
+mod status;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -79,7 +80,7 @@ pub fn router(state: ServerState) -> Router {
     let request_timeout = state.config().request_timeout;
     let authenticated = Router::new()
         .route("/ingest/{dataset}", post(ingest::ingest))
-        .route("/ingest/{tracking_id}/status", get(ingest::status))
+        .route("/ingest/{tracking_id}/status", get(status::status))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             caller::authenticate,
