@@ -78,7 +78,9 @@ impl Error {
             | Error::Graph(_)
             | Error::Selection(_) => ErrorKind::BadInput,
             Error::TableNotFound { .. } | Error::RunNotFound(_) => ErrorKind::NotFound,
-            Error::IllegalTransition { .. } | Error::ClaimLost { .. } => ErrorKind::Conflict,
+            Error::IllegalTransition { .. }
+            | Error::ClaimLost { .. }
+            | Error::IdempotencyConflict { .. } => ErrorKind::Conflict,
             Error::Extension(_) | Error::CommitOutcomeUnknown { .. } => ErrorKind::Environment,
             Error::DuckDb { source, .. } => {
                 source.error_type().map_or(ErrorKind::Internal, duckdb_kind)
