@@ -10,12 +10,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use http_body_util::BodyExt;
 use pluginlake::ingest::{Checked, Format};
-use pluginlake::run::RunId;
+use pluginlake::run::{IdempotencyKey, RunId, RunRecord};
+use pluginlake::Error;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::caller::Caller;
-use crate::idempotency::Accepted;
+use crate::ingestion_log::Decision;
 use crate::problem::Problem;
 use crate::state::ServerState;
 
@@ -46,12 +46,12 @@ fn prefix_of(request: &Request) -> String {
         .to_owned()
 }
 
-fn accepted(prefix: &str, a: &Accepted) -> Response {
-    let url = status_url(prefix, a.tracking_id);
+fn accepted(prefix: &str, tracking_id: RunId, dataset: &str) -> Response {
+    let url = status_url(prefix, tracking_id);
     let body = AcceptedBody {
-        tracking_id: a.tracking_id,
+        tracking_id,
         status_url: &url,
-        dataset: &a.dataset,
+        dataset,
     };
     let mut response = (StatusCode::ACCEPTED, axum::Json(body)).into_response();
     if let Ok(v) = HeaderValue::from_str(&url) {
@@ -103,23 +103,6 @@ async fn read_body(
     }
 }
 
-/// `Idempotency-Key`: 1 to 255 visible ASCII characters.
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
-    let Some(v) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    match v.to_str() {
-        Ok(k) if !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()) => {
-            Ok(Some(k.to_owned()))
-        }
-        _ => Err(Problem::new(
-            StatusCode::BAD_REQUEST,
-            "bad-idempotency-key",
-            "Idempotency-Key must be 1 to 255 visible ASCII characters",
-        )),
-    }
-}
-
 /// `POST /ingest/{dataset}`: check the body against the dataset's contract; 422 with every
 /// violation, or stage it durably, submit its run and answer 202 with the tracking id.
 pub(crate) async fn ingest(
@@ -129,19 +112,7 @@ pub(crate) async fn ingest(
     request: Request,
 ) -> Response {
     let started = Instant::now();
-    let mut decision = Decision {
-        time: chrono::Utc::now(),
-        request_id: crate::request_id::of(&request),
-        tracking_id: None,
-        dataset: name.clone(),
-        key_id: key.id.clone(),
-        bytes: 0,
-        rows: None,
-        outcome: "accepted",
-        status: 202,
-        error_count: 0,
-        duration_ms: 0.0,
-    };
+    let mut decision = Decision::new(crate::request_id::of(&request), &name, Some(&key.id));
     let response = match ingest_inner(&state, &key, &name, request, &mut decision).await {
         Ok(r) => r,
         Err(p) => {
@@ -152,31 +123,28 @@ pub(crate) async fn ingest(
         }
     };
     decision.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-    if let Some(log) = &state.inner.ingestion_log {
-        let log = log.clone();
-        let written =
-            tokio::task::spawn_blocking(move || log.append(decision.time, &decision)).await;
-        if let Ok(Err(e)) = written {
-            tracing::warn!(error = %e, "writing the ingestion log failed");
-        }
-    }
+    crate::ingestion_log::append(&state, decision).await;
     response
 }
 
-/// One line of the ingestion log: a phase-1 decision.
-#[derive(Debug, Serialize)]
-struct Decision {
-    time: chrono::DateTime<chrono::Utc>,
-    request_id: Option<String>,
-    tracking_id: Option<RunId>,
-    dataset: String,
-    key_id: String,
-    bytes: usize,
-    rows: Option<usize>,
-    outcome: &'static str,
-    status: u16,
-    error_count: usize,
-    duration_ms: f64,
+/// A replay of the run first accepted under an idempotency key.
+fn replayed(prefix: &str, run: &RunRecord, dataset: &str, decision: &mut Decision) -> Response {
+    decision.tracking_id = Some(run.id);
+    decision.outcome = "replayed";
+    accepted(prefix, run.id, dataset)
+}
+
+/// The run an idempotency key already has, or 409 when it was for another request.
+async fn earlier(
+    state: &ServerState,
+    key: Option<&IdempotencyKey>,
+) -> Result<Option<RunRecord>, Problem> {
+    let Some(key) = key else { return Ok(None) };
+    match state.store().idempotent(key).await {
+        Ok(run) => Ok(run),
+        Err(Error::IdempotencyConflict { .. }) => Err(crate::idempotency::conflict()),
+        Err(e) => Err(Problem::from(e)),
+    }
 }
 
 async fn ingest_inner(
@@ -212,30 +180,19 @@ async fn ingest_inner(
             "send application/json, application/x-ndjson or text/csv",
         )
     })?;
-    let idempotency = idempotency_key(request.headers())?;
+    let idempotency = crate::idempotency::header(request.headers())?;
     let request_id = crate::request_id::of(&request);
     let prefix = prefix_of(&request);
     let config = state.config();
     let (parts, body) = request.into_parts();
     let body = read_body(&parts.headers, body, config.body_limit, config.body_timeout).await?;
     decision.bytes = body.len();
-    let digest: [u8; 32] = Sha256::digest(&body).into();
-
-    let mut slot = match &idempotency {
-        Some(k) => Some(state.inner.idempotency.lock(&key.id, k).await),
-        None => None,
-    };
-    if let Some(Some((done, _))) = slot.as_deref() {
-        if done.body == digest && done.dataset == dataset.name() {
-            decision.tracking_id = Some(done.tracking_id);
-            decision.outcome = "replayed";
-            return Ok(accepted(&prefix, done));
-        }
-        return Err(Problem::new(
-            StatusCode::CONFLICT,
-            "idempotency-conflict",
-            "this Idempotency-Key was used with another body or dataset",
-        ));
+    let idempotency = idempotency.map(|k| {
+        crate::idempotency::key(&key.id, &k, dataset.name(), &body, config.idempotency_ttl)
+    });
+    // A retry is answered before its body is checked or staged again.
+    if let Some(run) = earlier(state, idempotency.as_ref()).await? {
+        return Ok(replayed(&prefix, &run, dataset.name(), decision));
     }
 
     let checking = {
@@ -276,12 +233,27 @@ async fn ingest_inner(
         tags.insert("request_id".to_owned(), r.clone());
     }
     tags.insert("api_key".to_owned(), key.id.clone());
-    state
+    let run = state
         .inner
         .staging
-        .submit(&state.inner.store, dataset, id, format, body, tags)
+        .submit_once(
+            &state.inner.store,
+            dataset,
+            id,
+            format,
+            body,
+            tags,
+            idempotency,
+        )
         .await
-        .map_err(Problem::from)?;
+        .map_err(|e| match e {
+            Error::IdempotencyConflict { .. } => crate::idempotency::conflict(),
+            e => Problem::from(e),
+        })?;
+    if run.id != id {
+        // A concurrent request with the same key and body was accepted first.
+        return Ok(replayed(&prefix, &run, dataset.name(), decision));
+    }
     tracing::info!(
         tracking_id = %id,
         dataset = dataset.name(),
@@ -290,14 +262,5 @@ async fn ingest_inner(
         "ingestion accepted"
     );
     decision.tracking_id = Some(id);
-    let done = Accepted {
-        body: digest,
-        tracking_id: id,
-        dataset: dataset.name().to_owned(),
-    };
-    let response = accepted(&prefix, &done);
-    if let Some(slot) = slot.as_deref_mut() {
-        *slot = Some((done, Instant::now()));
-    }
-    Ok(response)
+    Ok(accepted(&prefix, id, dataset.name()))
 }

@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use pluginlake::run::{RunEvent, RunId, RunState};
+use pluginlake::run::{RunEvent, RunId, RunState, WorkerSeen};
 use serde::Serialize;
 
 use crate::caller::Caller;
@@ -45,6 +45,11 @@ struct StatusBody {
     assets: Vec<AssetStatus>,
     queue_position: Option<usize>,
     eta: Option<EtaBody>,
+    /// The workers alive lately (see [`ServerConfig::workers_seen_within`]): none while the
+    /// ingestion is queued means no worker will take it until one starts.
+    ///
+    /// [`ServerConfig::workers_seen_within`]: crate::ServerConfig::workers_seen_within
+    workers_seen: Vec<WorkerSeen>,
 }
 
 /// `GET /ingest/{tracking_id}/status`: the run's state from the run store.
@@ -132,6 +137,10 @@ async fn status_inner(
     } else {
         store.estimate(id, state.definitions()).await.ok()
     };
+    let workers_seen = store
+        .workers_seen(state.config().workers_seen_within)
+        .await
+        .map_err(Problem::from)?;
     let body = StatusBody {
         tracking_id: run.id,
         dataset,
@@ -150,6 +159,7 @@ async fn status_inner(
             basis: e.basis,
             unknown_assets: e.unknown.iter().map(ToString::to_string).collect(),
         }),
+        workers_seen,
     };
     let retry = (!run.state.is_final()).then(|| {
         body.eta

@@ -5,7 +5,9 @@ mod cli;
 mod concurrency;
 mod durability;
 mod hostile;
+mod idempotency;
 mod ingest;
+mod list;
 mod skeleton;
 mod status;
 
