@@ -6,6 +6,8 @@ use std::env;
 use std::path::PathBuf;
 
 fn main() {
+    // The run store's migrations are embedded by `sqlx::migrate!`: a new one rebuilds the crate.
+    println!("cargo:rerun-if-changed=migrations");
     println!("cargo:rerun-if-env-changed=DUCKDB_LIB_DIR");
     println!("cargo:rerun-if-env-changed=PLUGINLAKE_DUCKDB_DIR");
     let prebuilt = env::var_os("CARGO_FEATURE_PREBUILT").is_some();

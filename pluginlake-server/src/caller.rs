@@ -1,16 +1,20 @@
 //! Authentication middleware: the client address's rate limit, the API key (`Authorization:
 //! Bearer plk_...` or `X-API-Key: plk_...`; missing or unknown -> 401), then the key's rate
-//! limit (-> 429 with `Retry-After`). The authenticated key is the request's [`Caller`].
+//! limit (-> 429 with `Retry-After`). The authenticated key is the request's [`Caller`], and its
+//! id is recorded in the request's span (`key_id`). A 401 or 429 to an ingestion
+//! (`POST /ingest/{dataset}`) is a phase-1 decision: it goes to the ingestion log too.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, StatusCode};
+use axum::extract::rejection::RawPathParamsRejection;
+use axum::extract::{ConnectInfo, MatchedPath, RawPathParams, Request, State};
+use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::auth::ApiKey;
+use crate::ingestion_log::Decision;
 use crate::problem::Problem;
 use crate::state::ServerState;
 
@@ -43,43 +47,79 @@ fn presented(request: &Request) -> Option<&str> {
     headers.get("x-api-key").and_then(|v| v.to_str().ok())
 }
 
-/// Middleware: authenticate the request, or answer 401 / 429.
+/// The dataset of an ingestion request (`POST /ingest/{dataset}`), if it is one.
+fn ingestion_target(request: &Request, params: Option<&RawPathParams>) -> Option<String> {
+    let matched = request.extensions().get::<MatchedPath>()?;
+    if request.method() != Method::POST || !matched.as_str().ends_with("/ingest/{dataset}") {
+        return None;
+    }
+    params?
+        .iter()
+        .find(|(name, _)| *name == "dataset")
+        .map(|(_, value)| value.to_owned())
+}
+
+/// Middleware: authenticate the request, or answer 401 / 429 (and log it when the request is
+/// an ingestion).
 pub(crate) async fn authenticate(
     State(state): State<ServerState>,
-    mut request: Request,
+    params: Result<RawPathParams, RawPathParamsRejection>,
+    request: Request,
     next: Next,
 ) -> Response {
+    let target = ingestion_target(&request, params.ok().as_ref());
+    let request_id = crate::request_id::of(&request);
+    match admit(&state, &request) {
+        Ok(key) => {
+            let mut request = request;
+            request.extensions_mut().insert(Caller(key));
+            next.run(request).await
+        }
+        Err((response, key_id)) => {
+            if let Some(dataset) = target {
+                let decision = Decision::new(request_id, &dataset, key_id.as_deref())
+                    .rejected(response.status().as_u16());
+                crate::ingestion_log::append(&state, decision).await;
+            }
+            response
+        }
+    }
+}
+
+/// The request's key (recorded in the request's span), or the answer refusing the request
+/// (with the key's id once known).
+fn admit(state: &ServerState, request: &Request) -> Result<ApiKey, (Response, Option<String>)> {
     let inner = &state.inner;
     if let Some(ConnectInfo(addr)) = request.extensions().get::<ConnectInfo<SocketAddr>>() {
         if let Err(wait) = inner.address_limiter.check(&addr.ip().to_string()) {
-            return too_many(wait, "from this address");
+            return Err((too_many(wait, "from this address"), None));
         }
     }
-    let key = match presented(&request) {
+    let key = match presented(request) {
         None => {
-            return Problem::new(
+            let answer = Problem::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
                 "an API key is required: send Authorization: Bearer plk_...",
-            )
-            .into_response()
+            );
+            return Err((answer.into_response(), None));
         }
         Some(text) => match inner.keys.verify(text) {
             Some(key) => key.clone(),
             None => {
-                return Problem::new(
+                let answer = Problem::new(
                     StatusCode::UNAUTHORIZED,
                     "unauthorized",
                     "the API key is not valid",
-                )
-                .into_response()
+                );
+                return Err((answer.into_response(), None));
             }
         },
     };
-    if let Err(wait) = inner.key_limiter.check(&key.id) {
-        return too_many(wait, &format!("for API key {}", key.id));
-    }
     tracing::Span::current().record("key_id", key.id.as_str());
-    request.extensions_mut().insert(Caller(key));
-    next.run(request).await
+    if let Err(wait) = inner.key_limiter.check(&key.id) {
+        let answer = too_many(wait, &format!("for API key {}", key.id));
+        return Err((answer, Some(key.id)));
+    }
+    Ok(key)
 }

@@ -1,70 +1,64 @@
 //! `Idempotency-Key`: a retried ingestion (same API key, same idempotency key) with the same
-//! body gets the first answer again without a second run; with another body, 409.
+//! dataset and body gets the first answer again, without a second run; with another dataset or
+//! body, 409.
 //!
-//! Remembered in memory for the configured time (24 h by default); requests with one key are
-//! handled one at a time, so two concurrent retries make one run.
+//! Kept in the run store with the run, atomically with its submit
+//! ([`pluginlake::run::IdempotencyKey`]): a retry after a server restart, or on another server
+//! over the same store, finds it; two requests with one key at once make one run (both answered
+//! 202 with its tracking id when their bodies are the same; otherwise one of them is 409).
+//! A key holds for [`ServerConfig::idempotency_ttl`](crate::ServerConfig::idempotency_ttl)
+//! (24 h by default); reused later, it makes a new run.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use pluginlake::run::RunId;
+use axum::http::{HeaderMap, StatusCode};
+use pluginlake::run::IdempotencyKey;
+use sha2::{Digest, Sha256};
 
-/// What the first request with a key was answered.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Accepted {
-    /// SHA-256 of the body.
-    pub(crate) body: [u8; 32],
-    /// The tracking id given.
-    pub(crate) tracking_id: RunId,
-    /// The dataset.
-    pub(crate) dataset: String,
+use crate::problem::Problem;
+
+/// The header.
+pub(crate) const HEADER: &str = "idempotency-key";
+
+/// The `Idempotency-Key` of a request: 1 to 255 visible ASCII characters (else 400).
+pub(crate) fn header(headers: &HeaderMap) -> Result<Option<String>, Problem> {
+    let Some(v) = headers.get(HEADER) else {
+        return Ok(None);
+    };
+    match v.to_str() {
+        Ok(k) if !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()) => {
+            Ok(Some(k.to_owned()))
+        }
+        _ => Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "bad-idempotency-key",
+            "Idempotency-Key must be 1 to 255 visible ASCII characters",
+        )),
+    }
 }
 
-type Slot = Arc<tokio::sync::Mutex<Option<(Accepted, Instant)>>>;
-
-pub(crate) struct Idempotency {
-    ttl: Duration,
-    slots: Mutex<HashMap<(String, String), Slot>>,
+/// The stored key of `key`, sent with API key `api_key_id`, for an ingestion of `body` into
+/// `dataset`.
+pub(crate) fn key(
+    api_key_id: &str,
+    key: &str,
+    dataset: &str,
+    body: &[u8],
+    kept_for: Duration,
+) -> IdempotencyKey {
+    let mut request = Sha256::new();
+    request.update((dataset.len() as u64).to_le_bytes());
+    request.update(dataset.as_bytes());
+    request.update(body);
+    IdempotencyKey::new(api_key_id, key, &request.finalize(), kept_for)
 }
 
-impl Idempotency {
-    pub(crate) fn new(ttl: Duration) -> Self {
-        Idempotency {
-            ttl,
-            slots: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// The slot of (`api_key_id`, `key`), locked: `Some` when a request with this key was
-    /// accepted within the time kept. Hold the guard while handling the request and record the
-    /// answer in it.
-    pub(crate) async fn lock(
-        &self,
-        api_key_id: &str,
-        key: &str,
-    ) -> tokio::sync::OwnedMutexGuard<Option<(Accepted, Instant)>> {
-        let slot = {
-            let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-            if slots.len() > 10_000 {
-                let ttl = self.ttl;
-                slots.retain(|_, s| match s.try_lock() {
-                    Ok(g) => g.as_ref().is_some_and(|(_, at)| at.elapsed() < ttl),
-                    Err(_) => true,
-                });
-            }
-            slots
-                .entry((api_key_id.to_owned(), key.to_owned()))
-                .or_default()
-                .clone()
-        };
-        let mut guard = slot.lock_owned().await;
-        if guard
-            .as_ref()
-            .is_some_and(|(_, at)| at.elapsed() >= self.ttl)
-        {
-            *guard = None;
-        }
-        guard
-    }
+/// The answer to a key reused for another request.
+pub(crate) fn conflict() -> Problem {
+    Problem::new(
+        StatusCode::CONFLICT,
+        "idempotency-conflict",
+        "this Idempotency-Key was used with another body or dataset: use a new key for a new \
+         request",
+    )
 }

@@ -1,5 +1,4 @@
-//! `POST /ingest/{dataset}` (phase 1 of two-phase ingestion) and
-//! `GET /ingest/{tracking_id}/status`.
+//! `POST /ingest/{dataset}` (phase 1 of two-phase ingestion).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -11,12 +10,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use http_body_util::BodyExt;
 use pluginlake::ingest::{Checked, Format};
-use pluginlake::run::{RunEvent, RunId, RunState};
+use pluginlake::run::{IdempotencyKey, RunId, RunRecord};
+use pluginlake::Error;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::caller::Caller;
-use crate::idempotency::Accepted;
+use crate::ingestion_log::Decision;
 use crate::problem::Problem;
 use crate::state::ServerState;
 
@@ -47,12 +46,12 @@ pub(crate) fn prefix_of(request: &Request) -> String {
         .to_owned()
 }
 
-fn accepted(prefix: &str, a: &Accepted) -> Response {
-    let url = status_url(prefix, a.tracking_id);
+fn accepted(prefix: &str, tracking_id: RunId, dataset: &str) -> Response {
+    let url = status_url(prefix, tracking_id);
     let body = AcceptedBody {
-        tracking_id: a.tracking_id,
+        tracking_id,
         status_url: &url,
-        dataset: &a.dataset,
+        dataset,
     };
     let mut response = (StatusCode::ACCEPTED, axum::Json(body)).into_response();
     if let Ok(v) = HeaderValue::from_str(&url) {
@@ -104,23 +103,6 @@ async fn read_body(
     }
 }
 
-/// `Idempotency-Key`: 1 to 255 visible ASCII characters.
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
-    let Some(v) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    match v.to_str() {
-        Ok(k) if !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()) => {
-            Ok(Some(k.to_owned()))
-        }
-        _ => Err(Problem::new(
-            StatusCode::BAD_REQUEST,
-            "bad-idempotency-key",
-            "Idempotency-Key must be 1 to 255 visible ASCII characters",
-        )),
-    }
-}
-
 /// `POST /ingest/{dataset}`: check the body against the dataset's contract; 422 with every
 /// violation, or stage it durably, submit its run and answer 202 with the tracking id.
 pub(crate) async fn ingest(
@@ -130,19 +112,7 @@ pub(crate) async fn ingest(
     request: Request,
 ) -> Response {
     let started = Instant::now();
-    let mut decision = Decision {
-        time: chrono::Utc::now(),
-        request_id: crate::request_id::of(&request),
-        tracking_id: None,
-        dataset: name.clone(),
-        key_id: key.id.clone(),
-        bytes: 0,
-        rows: None,
-        outcome: "accepted",
-        status: 202,
-        error_count: 0,
-        duration_ms: 0.0,
-    };
+    let mut decision = Decision::new(crate::request_id::of(&request), &name, Some(&key.id));
     let response = match ingest_inner(&state, &key, &name, request, &mut decision).await {
         Ok(r) => r,
         Err(p) => {
@@ -153,31 +123,28 @@ pub(crate) async fn ingest(
         }
     };
     decision.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-    if let Some(log) = &state.inner.ingestion_log {
-        let log = log.clone();
-        let written =
-            tokio::task::spawn_blocking(move || log.append(decision.time, &decision)).await;
-        if let Ok(Err(e)) = written {
-            tracing::warn!(error = %e, "writing the ingestion log failed");
-        }
-    }
+    crate::ingestion_log::append(&state, decision).await;
     response
 }
 
-/// One line of the ingestion log: a phase-1 decision.
-#[derive(Debug, Serialize)]
-struct Decision {
-    time: chrono::DateTime<chrono::Utc>,
-    request_id: Option<String>,
-    tracking_id: Option<RunId>,
-    dataset: String,
-    key_id: String,
-    bytes: usize,
-    rows: Option<usize>,
-    outcome: &'static str,
-    status: u16,
-    error_count: usize,
-    duration_ms: f64,
+/// A replay of the run first accepted under an idempotency key.
+fn replayed(prefix: &str, run: &RunRecord, dataset: &str, decision: &mut Decision) -> Response {
+    decision.tracking_id = Some(run.id);
+    decision.outcome = "replayed";
+    accepted(prefix, run.id, dataset)
+}
+
+/// The run an idempotency key already has, or 409 when it was for another request.
+async fn earlier(
+    state: &ServerState,
+    key: Option<&IdempotencyKey>,
+) -> Result<Option<RunRecord>, Problem> {
+    let Some(key) = key else { return Ok(None) };
+    match state.store().idempotent(key).await {
+        Ok(run) => Ok(run),
+        Err(Error::IdempotencyConflict { .. }) => Err(crate::idempotency::conflict()),
+        Err(e) => Err(Problem::from(e)),
+    }
 }
 
 async fn ingest_inner(
@@ -227,34 +194,19 @@ async fn ingest_inner(
             ),
         ));
     }
-    let idempotency = idempotency_key(request.headers())?;
+    let idempotency = crate::idempotency::header(request.headers())?;
     let request_id = crate::request_id::of(&request);
     let prefix = prefix_of(&request);
     let config = state.config();
     let (parts, body) = request.into_parts();
     let body = read_body(&parts.headers, body, config.body_limit, config.body_timeout).await?;
     decision.bytes = body.len();
-    // Only a request with an Idempotency-Key needs its body's digest (1 MB costs ~2 ms).
-    let digest: [u8; 32] = match &idempotency {
-        Some(_) => Sha256::digest(&body).into(),
-        None => [0; 32],
-    };
-
-    let mut slot = match &idempotency {
-        Some(k) => Some(state.inner.idempotency.lock(&key.id, k).await),
-        None => None,
-    };
-    if let Some(Some((done, _))) = slot.as_deref() {
-        if done.body == digest && done.dataset == dataset.name() {
-            decision.tracking_id = Some(done.tracking_id);
-            decision.outcome = "replayed";
-            return Ok(accepted(&prefix, done));
-        }
-        return Err(Problem::new(
-            StatusCode::CONFLICT,
-            "idempotency-conflict",
-            "this Idempotency-Key was used with another body or dataset",
-        ));
+    let idempotency = idempotency.map(|k| {
+        crate::idempotency::key(&key.id, &k, dataset.name(), &body, config.idempotency_ttl)
+    });
+    // A retry is answered before its body is checked or staged again.
+    if let Some(run) = earlier(state, idempotency.as_ref()).await? {
+        return Ok(replayed(&prefix, &run, dataset.name(), decision));
     }
 
     let checking = {
@@ -295,12 +247,27 @@ async fn ingest_inner(
         tags.insert("request_id".to_owned(), r.clone());
     }
     tags.insert("api_key".to_owned(), key.id.clone());
-    state
+    let run = state
         .inner
         .staging
-        .submit(&state.inner.store, dataset, id, format, body, tags)
+        .submit_once(
+            &state.inner.store,
+            dataset,
+            id,
+            format,
+            body,
+            tags,
+            idempotency,
+        )
         .await
-        .map_err(Problem::from)?;
+        .map_err(|e| match e {
+            Error::IdempotencyConflict { .. } => crate::idempotency::conflict(),
+            e => Problem::from(e),
+        })?;
+    if run.id != id {
+        // A concurrent request with the same key and body was accepted first.
+        return Ok(replayed(&prefix, &run, dataset.name(), decision));
+    }
     tracing::info!(
         tracking_id = %id,
         dataset = dataset.name(),
@@ -309,169 +276,5 @@ async fn ingest_inner(
         "ingestion accepted"
     );
     decision.tracking_id = Some(id);
-    let done = Accepted {
-        body: digest,
-        tracking_id: id,
-        dataset: dataset.name().to_owned(),
-    };
-    let response = accepted(&prefix, &done);
-    if let Some(slot) = slot.as_deref_mut() {
-        *slot = Some((done, Instant::now()));
-    }
-    Ok(response)
-}
-
-/// One asset of a run, as the status shows it.
-#[derive(Debug, Default, Serialize)]
-struct AssetStatus {
-    key: String,
-    state: &'static str,
-    rows: Option<u64>,
-    snapshot_id: Option<i64>,
-    checks: Vec<serde_json::Value>,
-}
-
-/// The ETA part of a status.
-#[derive(Debug, Serialize)]
-struct EtaBody {
-    remaining_s: Option<f64>,
-    p90_s: Option<f64>,
-    finish_at: Option<chrono::DateTime<chrono::Utc>>,
-    basis: Vec<pluginlake::run::AssetHistory>,
-    unknown_assets: Vec<String>,
-}
-
-/// The body of `GET /ingest/{tracking_id}/status`.
-#[derive(Debug, Serialize)]
-struct StatusBody {
-    tracking_id: RunId,
-    dataset: Option<String>,
-    state: RunState,
-    submitted_at: chrono::DateTime<chrono::Utc>,
-    started_at: Option<chrono::DateTime<chrono::Utc>>,
-    ended_at: Option<chrono::DateTime<chrono::Utc>>,
-    attempts: u32,
-    error: Option<String>,
-    assets: Vec<AssetStatus>,
-    queue_position: Option<usize>,
-    eta: Option<EtaBody>,
-}
-
-/// `GET /ingest/{tracking_id}/status`: the run's state from the run store.
-pub(crate) async fn status(
-    State(state): State<ServerState>,
-    Extension(Caller(key)): Extension<Caller>,
-    Path(id): Path<String>,
-) -> Response {
-    match status_inner(&state, &key, &id).await {
-        Ok(r) => r,
-        Err(p) => p.into_response(),
-    }
-}
-
-async fn status_inner(
-    state: &ServerState,
-    key: &crate::auth::ApiKey,
-    id: &str,
-) -> Result<Response, Problem> {
-    let not_found = || {
-        Problem::new(
-            StatusCode::NOT_FOUND,
-            "unknown-tracking-id",
-            "no ingestion has this tracking id",
-        )
-    };
-    let Ok(id) = id.parse::<RunId>() else {
-        return Err(not_found());
-    };
-    let store = state.store();
-    let run = store
-        .get(id)
-        .await
-        .map_err(Problem::from)?
-        .ok_or_else(not_found)?;
-    let dataset = run.tags.get("dataset").cloned();
-    let allowed = key.is_admin() || dataset.as_deref().is_some_and(|d| key.may_ingest(d));
-    if !allowed {
-        return Err(Problem::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!(
-                "API key {} may not see this ingestion (scope ingest:<dataset> or admin needed)",
-                key.id
-            ),
-        ));
-    }
-    let mut assets: Vec<AssetStatus> = Vec::new();
-    for e in store.events(id).await.map_err(Problem::from)? {
-        let Some(asset) = &e.asset else { continue };
-        let name = asset.to_string();
-        let i = match assets.iter().position(|a| a.key == name) {
-            Some(i) => i,
-            None => {
-                assets.push(AssetStatus {
-                    key: name,
-                    ..AssetStatus::default()
-                });
-                assets.len() - 1
-            }
-        };
-        let a = &mut assets[i];
-        match serde_json::from_value::<RunEvent>(e.detail.clone()) {
-            Ok(RunEvent::AssetStarted { .. }) => a.state = "started",
-            Ok(RunEvent::AssetMaterialized { materialization }) => {
-                a.state = "materialized";
-                a.rows = Some(materialization.rows);
-                a.snapshot_id = Some(materialization.snapshot_id);
-            }
-            Ok(RunEvent::AssetFailed { will_retry, .. }) => {
-                a.state = if will_retry { "retrying" } else { "failed" }
-            }
-            Ok(RunEvent::AssetSkipped { .. }) => a.state = "skipped",
-            Ok(RunEvent::CheckEvaluated { check, .. }) => a.checks.push(serde_json::json!({
-                "name": check.name,
-                "passed": check.result.passed,
-                "blocking": check.blocking,
-                "description": check.result.description,
-            })),
-            _ => {}
-        }
-    }
-    let eta = if run.state.is_final() {
-        None
-    } else {
-        store.estimate(id, state.definitions()).await.ok()
-    };
-    let body = StatusBody {
-        tracking_id: run.id,
-        dataset,
-        state: run.state,
-        submitted_at: run.created_at,
-        started_at: run.started_at,
-        ended_at: run.finished_at,
-        attempts: run.attempt,
-        error: run.error.clone(),
-        assets,
-        queue_position: eta.as_ref().and_then(|e| e.queue_position),
-        eta: eta.map(|e| EtaBody {
-            remaining_s: e.remaining.map(|d| d.as_secs_f64()),
-            p90_s: e.remaining_p90.map(|d| d.as_secs_f64()),
-            finish_at: e.finish_at,
-            basis: e.basis,
-            unknown_assets: e.unknown.iter().map(ToString::to_string).collect(),
-        }),
-    };
-    let retry = (!run.state.is_final()).then(|| {
-        body.eta
-            .as_ref()
-            .and_then(|e| e.remaining_s)
-            .map_or(1, |s| (s.ceil() as u64).clamp(1, 30))
-    });
-    let mut response = axum::Json(body).into_response();
-    if let Some(s) = retry {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(s));
-    }
-    Ok(response)
+    Ok(accepted(&prefix, id, dataset.name()))
 }

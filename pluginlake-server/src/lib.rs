@@ -1,6 +1,7 @@
 //! The optional HTTP layer of pluginlake: two-phase ingestion (`POST /ingest/{dataset}`,
-//! `GET /ingest/{tracking_id}/status`, and for admins `POST /ingest/{tracking_id}/resubmit`)
-//! as an axum [`Router`] a user nests into their own app, or runs with [`serve`].
+//! `GET /ingest/{tracking_id}/status`, `GET /ingest` to list them, and for admins
+//! `POST /ingest/{tracking_id}/resubmit`) as an axum [`Router`] a user nests into their own
+//! app, or runs with [`serve`].
 //!
 //! ```no_run
 //! use pluginlake::ingest::{Column, Contract, Dataset, Staging};
@@ -38,11 +39,14 @@ mod caller;
 pub mod cli;
 mod idempotency;
 mod ingest;
+mod ingestion_log;
+mod list;
 pub mod problem;
 mod rate;
 pub mod request_id;
 mod resubmit;
 mod state;
+mod status;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -79,13 +83,19 @@ fn sensitive_headers() -> [HeaderName; 4] {
 pub fn router(state: ServerState) -> Router {
     let request_timeout = state.config().request_timeout;
     let authenticated = Router::new()
+        .route("/ingest", get(list::list))
         .route("/ingest/{dataset}", post(ingest::ingest))
-        .route("/ingest/{tracking_id}/status", get(ingest::status))
+        .route("/ingest/{tracking_id}/status", get(status::status))
         .route("/ingest/{tracking_id}/resubmit", post(resubmit::resubmit))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             caller::authenticate,
         ));
+    with_layers(authenticated.with_state(state), request_timeout)
+}
+
+/// `routes` with the server's layers around them.
+fn with_layers(routes: Router, request_timeout: std::time::Duration) -> Router {
     let x_request_id = HeaderName::from_static(request_id::HEADER);
     let layers = ServiceBuilder::new()
         .map_request(request_id::strip_client_id)
@@ -127,7 +137,7 @@ pub fn router(state: ServerState) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             request_timeout,
         ));
-    authenticated.with_state(state).layer(layers)
+    routes.layer(layers)
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -215,4 +225,56 @@ pub async fn serve_listener(
         pool.shutdown().await?;
     }
     served.map_err(|e| pluginlake::Error::io(format!("tcp://{addr}"), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// No route of the server panics from its input; a route that panics (a bug) shows what the
+    /// client then gets.
+    #[tokio::test]
+    async fn a_handler_panic_is_a_500_problem_with_the_request_id() {
+        let routes = Router::new().route(
+            "/boom",
+            get(|| async {
+                if std::hint::black_box(true) {
+                    panic!("a bug in a handler");
+                }
+            }),
+        );
+        let app = with_layers(routes, std::time::Duration::from_secs(5));
+        let response = app
+            .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            problem::PROBLEM_JSON
+        );
+        let header_id = response.headers()[request_id::HEADER]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["status"], 500, "{body}");
+        assert_eq!(body["request_id"], header_id.as_str(), "{body}");
+        assert_eq!(body["instance"], "/boom", "{body}");
+        let id: uuid::Uuid = header_id.parse().unwrap();
+        assert_eq!(id.get_version_num(), 7);
+        assert!(
+            !body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("a bug in a handler"),
+            "the panic's message stays in the server: {body}"
+        );
+    }
 }

@@ -13,7 +13,6 @@ use pluginlake::run::{RunStore, WorkerOptions};
 use pluginlake::{Error, Result};
 
 use crate::auth::KeyRing;
-use crate::idempotency::Idempotency;
 use crate::rate::{RateLimit, RateLimiter};
 
 /// Limits and timeouts.
@@ -29,8 +28,12 @@ pub struct ServerConfig {
     pub key_rate: RateLimit,
     /// Requests per client address, before authentication (default 200/s, bursts of 400).
     pub address_rate: RateLimit,
-    /// How long an `Idempotency-Key` is remembered (default 24 h).
+    /// How long an `Idempotency-Key` holds after its ingestion was accepted (default 24 h;
+    /// kept in the run store): reused later, it makes a new ingestion.
     pub idempotency_ttl: Duration,
+    /// A worker counts as alive in an ingestion's status (`workers_seen`) when its last sign of
+    /// life is this recent (default 30 s, the workers' default `stale_after`).
+    pub workers_seen_within: Duration,
     /// Where every phase-1 decision is logged, one JSONL file per UTC day (the seed's
     /// `.data/logs/ingestion_log`; default: not logged).
     pub ingestion_log: Option<PathBuf>,
@@ -45,6 +48,7 @@ impl Default for ServerConfig {
             key_rate: RateLimit::new(50.0, 100.0),
             address_rate: RateLimit::new(200.0, 400.0),
             idempotency_ttl: Duration::from_secs(24 * 3600),
+            workers_seen_within: Duration::from_secs(30),
             ingestion_log: None,
         }
     }
@@ -65,7 +69,6 @@ pub(crate) struct Inner {
     pub(crate) config: ServerConfig,
     pub(crate) key_limiter: RateLimiter,
     pub(crate) address_limiter: RateLimiter,
-    pub(crate) idempotency: Idempotency,
     pub(crate) ingestion_log: Option<DailyLog>,
 }
 
@@ -100,7 +103,6 @@ impl ServerState {
                 staging,
                 key_limiter: RateLimiter::new(config.key_rate),
                 address_limiter: RateLimiter::new(config.address_rate),
-                idempotency: Idempotency::new(config.idempotency_ttl),
                 ingestion_log: config.ingestion_log.clone().map(DailyLog::new),
                 config,
             }),
@@ -120,6 +122,11 @@ impl ServerState {
     /// The dataset named `name`.
     pub fn dataset(&self, name: &str) -> Option<&Dataset> {
         self.inner.datasets.get(name)
+    }
+
+    /// The names of the datasets ingested here.
+    pub fn dataset_names(&self) -> impl Iterator<Item = &str> {
+        self.inner.datasets.keys().map(String::as_str)
     }
 
     /// The configuration.

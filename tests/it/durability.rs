@@ -9,7 +9,7 @@ use polars::prelude::*;
 
 /// The calls of a trace that matter here, in order.
 #[derive(Debug)]
-enum Call {
+pub(crate) enum Call {
     /// A file or folder opened (`openat`), and whether it was created.
     Open { path: String, created: bool },
     /// A hard link made (`link`, `linkat`): the new name.
@@ -28,7 +28,7 @@ fn quoted(args: &str) -> Vec<String> {
 }
 
 /// Parse `strace -f` output (calls interrupted by another thread are joined again).
-fn parse(trace: &str) -> Vec<Call> {
+pub(crate) fn parse(trace: &str) -> Vec<Call> {
     let mut calls = Vec::new();
     let mut unfinished: std::collections::HashMap<String, String> = Default::default();
     let mut open_fds: std::collections::HashMap<i64, String> = Default::default();
@@ -85,7 +85,7 @@ fn parse(trace: &str) -> Vec<Call> {
 }
 
 /// The index of the first call after `from` that `matches`.
-fn find(calls: &[Call], from: usize, matches: impl Fn(&Call) -> bool) -> Option<usize> {
+pub(crate) fn find(calls: &[Call], from: usize, matches: impl Fn(&Call) -> bool) -> Option<usize> {
     calls
         .iter()
         .enumerate()

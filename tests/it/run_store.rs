@@ -677,3 +677,5 @@ async fn pool(store: RunStore) {
     }
     pool.shutdown().await.unwrap();
 }
+
+mod ingestion;

@@ -80,7 +80,8 @@ impl Error {
             Error::TableNotFound { .. } | Error::RunNotFound(_) => ErrorKind::NotFound,
             Error::IllegalTransition { .. }
             | Error::ClaimLost { .. }
-            | Error::NotResubmittable { .. } => ErrorKind::Conflict,
+            | Error::NotResubmittable { .. }
+            | Error::IdempotencyConflict { .. } => ErrorKind::Conflict,
             Error::Extension(_) | Error::CommitOutcomeUnknown { .. } => ErrorKind::Environment,
             Error::DuckDb { source, .. } => {
                 source.error_type().map_or(ErrorKind::Internal, duckdb_kind)

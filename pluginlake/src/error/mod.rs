@@ -201,6 +201,14 @@ pub enum Error {
     #[error("no run has id {0}")]
     RunNotFound(RunId),
 
+    /// An idempotency key used again, while it holds, with another request than the one its
+    /// run was submitted with: the client reused a key for a different request.
+    #[error("the idempotency key was used for run {run} with another request; use a new key for a new request")]
+    IdempotencyConflict {
+        /// The run the key was first used for.
+        run: RunId,
+    },
+
     /// A run state change the state machine does not allow (queued -> started ->
     /// success | failure | canceled; queued -> canceled).
     #[error("run {run} cannot move from {from} to {to} (only from {})", or_list(.allowed_from))]

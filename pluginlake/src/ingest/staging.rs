@@ -10,7 +10,7 @@ use super::Dataset;
 use crate::error::{Error, Result};
 use crate::io::durable::{create_dir_all, sync_dir};
 use crate::lake::run_id::RunId;
-use crate::run::{NewRun, RunRecord, RunStore};
+use crate::run::{IdempotencyKey, NewRun, RunRecord, RunStore};
 
 /// The folder accepted payloads wait in until their run reads them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,6 +95,24 @@ impl Staging {
         body: B,
         tags: BTreeMap<String, String>,
     ) -> Result<RunRecord> {
+        self.submit_once(store, dataset, id, format, body, tags, None)
+            .await
+    }
+
+    /// [`Staging::submit`] at most once under `idempotency` (see [`IdempotencyKey`]): when the
+    /// key already has a run, that run is returned (its id is not `id`) and this payload is not
+    /// kept; [`Error::IdempotencyConflict`] when that run was for another request.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn submit_once<B: AsRef<[u8]> + Send + 'static>(
+        &self,
+        store: &RunStore,
+        dataset: &Dataset,
+        id: RunId,
+        format: Format,
+        body: B,
+        tags: BTreeMap<String, String>,
+        idempotency: Option<IdempotencyKey>,
+    ) -> Result<RunRecord> {
         let staging = self.clone();
         let name = dataset.name().to_owned();
         let path =
@@ -113,19 +131,20 @@ impl Staging {
             tags,
             max_attempts: dataset.max_attempts(),
             assets: dataset.assets(),
+            idempotency,
             ..NewRun::new(dataset.selection())
         };
-        match store.submit(&run).await {
-            Ok(record) => Ok(record),
-            Err(e) => {
-                let staging = self.clone();
-                let _ = crate::lake::blocking(move || {
-                    staging.remove(&path);
-                    Ok(())
-                })
-                .await;
-                Err(e)
-            }
+        let submitted = store.submit(&run).await;
+        if submitted.as_ref().is_ok_and(|r| r.id == id) {
+            return submitted;
         }
+        // Failed, or an earlier run under the idempotency key: this payload has no run.
+        let staging = self.clone();
+        let _ = crate::lake::blocking(move || {
+            staging.remove(&path);
+            Ok(())
+        })
+        .await;
+        submitted
     }
 }

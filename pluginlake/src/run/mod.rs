@@ -27,8 +27,8 @@ use crate::lake::Lake;
 pub use crate::lake::run_id::RunId;
 pub use eta::{AssetHistory, Eta};
 pub use store::{
-    Claim, EventKind, EventRecord, LastMaterialization, NewRun, RunFilter, RunRecord, RunState,
-    RunStore,
+    Claim, EventKind, EventRecord, IdempotencyKey, LastMaterialization, NewRun, RunFilter,
+    RunRecord, RunState, RunStore, WorkerSeen,
 };
 pub use worker::{run_worker, work_one, AfterRun, WorkerOptions, WorkerPool};
 

@@ -331,6 +331,10 @@ async fn finish(
 
 /// Work the queue until `shutdown` completes. Errors of the store are logged and retried after
 /// the poll interval (a database restart does not stop the worker).
+///
+/// The worker records that it is alive ([`RunStore::worker_alive`]) when it starts and then at
+/// most once per heartbeat interval while it loops, idle or not (a run it holds is kept alive
+/// by its heartbeats), and that it stopped when `shutdown` completes.
 pub async fn run_worker(
     store: &RunStore,
     lake: &Lake,
@@ -340,10 +344,17 @@ pub async fn run_worker(
 ) -> Result<()> {
     options.validate()?;
     tokio::pin!(shutdown);
+    let mut seen: Option<tokio::time::Instant> = None;
     loop {
+        if seen.is_none_or(|at| at.elapsed() >= options.heartbeat_interval) {
+            seen = Some(tokio::time::Instant::now());
+            if let Err(e) = store.worker_alive(&options.id).await {
+                tracing::warn!(worker = %options.id, error = %e, "recording a sign of life failed");
+            }
+        }
         let worked = tokio::select! {
             worked = work_one(store, lake, defs, options) => worked,
-            () = &mut shutdown => return Ok(()),
+            () = &mut shutdown => break,
         };
         // A store that cannot be reached now may be back later: keep the worker alive.
         let idle = match worked {
@@ -356,10 +367,14 @@ pub async fn run_worker(
         if idle {
             tokio::select! {
                 () = tokio::time::sleep(options.poll_interval) => {}
-                () = &mut shutdown => return Ok(()),
+                () = &mut shutdown => break,
             }
         }
     }
+    if let Err(e) = store.worker_stopped(&options.id).await {
+        tracing::warn!(worker = %options.id, error = %e, "recording that the worker stopped failed");
+    }
+    Ok(())
 }
 
 /// The embedded default: workers inside this process, working the queue until shut down.

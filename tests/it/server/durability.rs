@@ -216,3 +216,107 @@ async fn api_keys_never_appear_in_the_logs_and_every_line_of_a_request_has_its_i
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_request_span_carries_the_key_id_once_authenticated() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys_file = dir.path().join("keys.json");
+    let key = create_key(&keys_file, "loader", &["ingest:labs".parse().unwrap()]).unwrap();
+    let forged = format!("plk_{}", "cd".repeat(32));
+    let (child, url) = start_child(dir.path(), false);
+    let client = reqwest::Client::new();
+    let mut request_ids = Vec::new();
+    for key in [&key, &forged] {
+        let r = client
+            .post(format!("{url}/ingest/labs"))
+            .bearer_auth(key)
+            .header("content-type", "application/json")
+            .body(lab_records(0, 1))
+            .send()
+            .await
+            .unwrap();
+        request_ids.push(r.headers()["x-request-id"].to_str().unwrap().to_owned());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    kill(child);
+    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
+    let finished = |id: &str| {
+        log.lines()
+            .find(|l| l.contains(id) && l.contains("finished processing request"))
+            .unwrap_or_else(|| panic!("no response line for {id}:\n{log}"))
+            .to_owned()
+    };
+    let accepted = finished(&request_ids[0]);
+    assert!(
+        accepted.contains("key_id=\"loader\"") || accepted.contains("key_id=loader"),
+        "{accepted}"
+    );
+    let refused = finished(&request_ids[1]);
+    assert!(!refused.contains("key_id="), "{refused}");
+}
+
+/// Phase 1's order, seen in the system calls of a server in a child process: the staged
+/// payload is written and flushed, then its folder, and only then is the run committed (the
+/// SQLite run store's write-ahead log flushed).
+#[test]
+fn a_staged_payload_and_its_folder_are_flushed_before_its_run_is_submitted() {
+    use crate::durability::{find, parse, Call};
+
+    let test = "server::durability::a_staged_payload_and_its_folder_are_flushed_before_its_run_is_submitted";
+    let Some(trace) =
+        crate::common::in_traced_child_process(test, "openat,fsync,fdatasync", || {
+            let runtime = tokio::runtime::Runtime::new().unwrap();
+            runtime.block_on(async {
+                let server = super::TestServer::start().await;
+                let r = server
+                    .ingest(
+                        "labs",
+                        &server.keys.labs,
+                        "application/json",
+                        lab_records(0, 3),
+                    )
+                    .await;
+                assert_eq!(r.status(), 202);
+                server.stop().await;
+            });
+        })
+    else {
+        return;
+    };
+    let calls = parse(&trace);
+    let created = find(&calls, 0, |c| {
+        matches!(c, Call::Open { path, created: true }
+            if path.contains("/.data/staging/labs/") && path.ends_with(".json"))
+    })
+    .unwrap_or_else(|| panic!("the payload is staged: {calls:#?}"));
+    let Call::Open { path: file, .. } = &calls[created] else {
+        unreachable!()
+    };
+    let folder = file.rsplit_once('/').unwrap().0.to_owned();
+    let submitted = find(
+        &calls,
+        created,
+        |c| matches!(c, Call::Sync { path } if path.ends_with("runs.sqlite-wal")),
+    )
+    .unwrap_or_else(|| panic!("the run is committed after staging: {calls:#?}"));
+    let file_synced = find(
+        &calls,
+        created,
+        |c| matches!(c, Call::Sync { path } if path == file),
+    );
+    assert!(
+        file_synced.is_some_and(|i| i < submitted),
+        "the staged file is not flushed before the run's commit (file at {file_synced:?}, \
+         commit at {submitted}): {calls:#?}"
+    );
+    let folder_synced = find(
+        &calls,
+        created,
+        |c| matches!(c, Call::Sync { path } if *path == folder),
+    );
+    assert!(
+        folder_synced.is_some_and(|i| i < submitted),
+        "the staging folder is not flushed before the run's commit (folder at \
+         {folder_synced:?}, commit at {submitted}): {calls:#?}"
+    );
+}

@@ -382,3 +382,84 @@ async fn every_decision_appends_one_line_to_the_days_ingestion_log() {
     assert!(!text.contains(&server.keys.labs[4..]), "no key in the log");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unauthenticated_and_rate_limited_ingestions_are_logged_too() {
+    let config = ServerConfig {
+        key_rate: pluginlake_server::RateLimit::new(0.001, 1.0),
+        ..ServerConfig::default()
+    };
+    let server = TestServer::with(None, config).await;
+    let accepted = server
+        .ingest(
+            "labs",
+            &server.keys.labs,
+            "application/json",
+            lab_records(0, 1),
+        )
+        .await;
+    assert_eq!(accepted.status(), 202);
+    let limited = server
+        .ingest(
+            "labs",
+            &server.keys.labs,
+            "application/json",
+            lab_records(1, 1),
+        )
+        .await;
+    let limited_id = limited.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    problem(limited, 429).await;
+    let anonymous = server
+        .client
+        .post(format!("{}/ingest/vitals", server.url))
+        .header("content-type", "application/json")
+        .body("[]")
+        .send()
+        .await
+        .unwrap();
+    problem(anonymous, 401).await;
+    let forged = format!("plk_{}", "ef".repeat(32));
+    problem(
+        server
+            .ingest("labs", &forged, "application/json", lab_records(0, 1))
+            .await,
+        401,
+    )
+    .await;
+    // Not an ingestion: not in the ingestion log.
+    problem(
+        server
+            .client
+            .get(format!("{}/ingest", server.url))
+            .send()
+            .await
+            .unwrap(),
+        401,
+    )
+    .await;
+
+    let day = chrono::Utc::now().date_naive();
+    let log = pluginlake::logs::DailyLog::new(super::ingestion_log_dir(server.dir.path()));
+    let text = std::fs::read_to_string(log.path_for(day)).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert_eq!(lines[0]["outcome"], "accepted");
+    assert_eq!(lines[1]["outcome"], "rejected");
+    assert_eq!(lines[1]["status"], 429);
+    assert_eq!(lines[1]["key_id"], "labs-loader");
+    assert_eq!(lines[1]["dataset"], "labs");
+    assert_eq!(lines[1]["request_id"], limited_id.as_str());
+    assert_eq!(lines[2]["status"], 401);
+    assert_eq!(lines[2]["dataset"], "vitals");
+    assert!(lines[2]["key_id"].is_null(), "{text}");
+    assert_eq!(lines[3]["status"], 401);
+    assert!(lines[3]["key_id"].is_null(), "{text}");
+    assert!(!text.contains(&forged[4..]), "no key in the log");
+    server.stop().await;
+}

@@ -168,3 +168,59 @@ async fn a_failed_run_shows_its_error_and_keeps_its_payload() {
     assert_eq!(lab_rows(&lake), 0);
     server.stop().await;
 }
+
+/// A client tells "queued, and no worker alive" (no worker seen) from "queued behind others"
+/// (workers seen): the workers' loops record that they are alive even while idle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_lists_the_workers_seen_lately() {
+    let server = TestServer::start().await;
+    let id = accepted_id(&server, lab_records(0, 2)).await;
+    let body: serde_json::Value = status(&server, &id, &server.keys.labs)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["state"], "queued");
+    assert_eq!(body["workers_seen"], serde_json::json!([]), "{body}");
+
+    let lake = server.lake();
+    let options = super::fast_worker();
+    let pool = pluginlake::run::WorkerPool::spawn(
+        &server.store,
+        &lake,
+        &super::definitions(),
+        1,
+        &options,
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let body = loop {
+        let body: serde_json::Value = status(&server, &id, &server.keys.labs)
+            .await
+            .json()
+            .await
+            .unwrap();
+        if body["state"] == "success" {
+            break body;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let seen = body["workers_seen"].as_array().unwrap();
+    assert_eq!(seen.len(), 1, "{body}");
+    assert_eq!(seen[0]["id"], format!("{}-0", options.id).as_str());
+    assert!(seen[0]["last_seen"].is_string(), "{body}");
+
+    pool.shutdown().await.unwrap();
+    let body: serde_json::Value = status(&server, &id, &server.keys.labs)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        body["workers_seen"],
+        serde_json::json!([]),
+        "a stopped worker is not seen: {body}"
+    );
+    server.stop().await;
+}

@@ -1,4 +1,4 @@
-//! How runs change: submitted, claimed by a worker, kept alive by heartbeats, finished or
+//! How runs change (after [`submit`](super::submit)): claimed by a worker, kept alive by heartbeats, finished or
 //! canceled, recovered from a worker that stopped; and the event log that records it.
 //!
 //! Every state change and its event commit in one transaction: the log never misses a change,
@@ -8,10 +8,9 @@
 
 use std::time::Duration;
 
-use super::row::{instant, RunRow, RUN_COLUMNS};
-use super::{db, on_pool, Backend, Claim, EventKind, NewRun, RunRecord, RunState, RunStore};
+use super::row::{RunRow, RUN_COLUMNS};
+use super::{db, on_pool, Backend, Claim, EventKind, RunRecord, RunState, RunStore};
 use crate::error::{Error, Result};
-use crate::lake::key::AssetKey;
 use crate::lake::run_id::RunId;
 use crate::run::RunEvent;
 
@@ -31,7 +30,7 @@ const CLAIMABLE: &str = "SELECT q.id FROM runs q WHERE q.state = 'queued' \
      ORDER BY q.created_at, q.id LIMIT 1";
 
 /// A state change's event (`$1` run, `$2` kind, `$3` detail), in the change's transaction.
-const STATE_EVENT: &str =
+pub(super) const STATE_EVENT: &str =
     "INSERT INTO run_events (run_id, at, kind, asset, snapshot_id, rows, detail) \
      VALUES ($1, {now}, $2, NULL, NULL, NULL, $3)";
 
@@ -63,7 +62,7 @@ struct Change<'a> {
 
 impl RunStore {
     /// `template` with `{now}` as this backend's clock.
-    fn sql(&self, template: &str) -> String {
+    pub(super) fn sql(&self, template: &str) -> String {
         let now = match self.backend {
             #[cfg(feature = "sqlite")]
             Backend::Sqlite(_) => SQLITE_NOW,
@@ -71,69 +70,6 @@ impl RunStore {
             Backend::Postgres(_) => POSTGRES_NOW,
         };
         template.replace("{now}", now)
-    }
-
-    /// Record a new queued run (and its `queued` event).
-    pub async fn submit(&self, run: &NewRun) -> Result<RunRecord> {
-        let id = run.id.unwrap_or_default();
-        let key = id.to_string();
-        let tags = serde_json::to_string(&run.tags)
-            .map_err(|e| Error::Internal(format!("serializing the tags of run {id}: {e}")))?;
-        let max_attempts = run.max_attempts.max(1);
-        let insert = self.sql(
-            "INSERT INTO runs (id, selection, payload, tags, state, attempt, max_attempts, created_at) \
-             VALUES ($1, $2, $3, $4, 'queued', 0, $5, {now}) RETURNING created_at",
-        );
-        let event = self.sql(STATE_EVENT);
-        // A run writes tables: runs writing one table (whatever the keys' spelling) exclude each
-        // other.
-        let mut tables: Vec<String> = run.assets.iter().map(AssetKey::table_identity).collect();
-        tables.sort();
-        tables.dedup();
-        let created_at: i64 = on_pool!(self, pool => {
-            let mut tx = pool.begin().await.map_err(db("starting a submit"))?;
-            let created_at: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(insert))
-                .bind(&key)
-                .bind(&run.selection)
-                .bind(&run.payload)
-                .bind(&tags)
-                .bind(i64::from(max_attempts))
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db(format!("recording run {id}")))?;
-            for table in &tables {
-                sqlx::query("INSERT INTO run_assets (run_id, asset) VALUES ($1, $2)")
-                    .bind(&key)
-                    .bind(table)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db(format!("recording the assets of run {id}")))?;
-            }
-            sqlx::query(sqlx::AssertSqlSafe(event))
-                .bind(&key)
-                .bind(EventKind::Queued.as_str())
-                .bind("{}")
-                .execute(&mut *tx)
-                .await
-                .map_err(db(format!("recording the queued event of run {id}")))?;
-            tx.commit().await.map_err(db(format!("committing run {id}")))?;
-            created_at
-        });
-        Ok(RunRecord {
-            id,
-            selection: run.selection.clone(),
-            payload: run.payload.clone(),
-            tags: run.tags.clone(),
-            state: RunState::Queued,
-            attempt: 0,
-            max_attempts,
-            error: None,
-            worker: None,
-            created_at: instant(created_at)?,
-            started_at: None,
-            finished_at: None,
-            heartbeat_at: None,
-        })
     }
 
     /// `queued -> started` by `worker` (a new attempt); returns the worker's claim.

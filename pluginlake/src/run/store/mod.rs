@@ -7,8 +7,9 @@
 //! store enforces this itself: a transition is an `UPDATE ... WHERE state = <expected>`, and an
 //! update that matches nothing is rejected as [`Error::IllegalTransition`] naming the actual state.
 //!
-//! [`lifecycle`] changes runs (submit, claim, heartbeat, finish, cancel, recover), [`queries`]
-//! reads them; [`row`] turns the tables' rows into records.
+//! [`submit`] records runs (idempotently under a client's key), [`lifecycle`] changes them
+//! (claim, heartbeat, finish, cancel, recover), [`queries`] reads them; [`workers`] records
+//! workers' signs of life; [`row`] turns the tables' rows into records.
 //!
 //! Each backend is a cargo feature (`sqlite`, `postgres`, both on by default); a build without
 //! either compiles, and [`RunStore::open`] then says which feature to enable.
@@ -23,9 +24,12 @@ mod lifecycle;
 mod model;
 mod queries;
 mod row;
+mod submit;
+mod workers;
 
 pub use model::{
-    Claim, EventKind, EventRecord, LastMaterialization, NewRun, RunFilter, RunRecord, RunState,
+    Claim, EventKind, EventRecord, IdempotencyKey, LastMaterialization, NewRun, RunFilter,
+    RunRecord, RunState, WorkerSeen,
 };
 #[cfg(feature = "postgres")]
 use sqlx::postgres::{PgPool, PgPoolOptions};

@@ -3,9 +3,11 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::graph::{Definitions, Selection};
@@ -90,13 +92,78 @@ pub struct NewRun {
     pub selection: String,
     /// A staged input (for ingestion), e.g. the path of an uploaded file.
     pub payload: Option<String>,
-    /// Free-form tags.
+    /// Free-form tags. The `dataset` tag names the ingest dataset the run receives: runs are
+    /// listed by it ([`RunFilter::datasets`]).
     pub tags: BTreeMap<String, String>,
     /// Attempts allowed when a worker dies during the run (at least 1).
     pub max_attempts: u32,
     /// The assets the run writes. A queued run is claimed only while no started run writes any
     /// of them; [`NewRun::selecting`] fills them from the definitions.
     pub assets: Vec<AssetKey>,
+    /// Submit at most once under this key while it holds (see [`IdempotencyKey`]).
+    pub idempotency: Option<IdempotencyKey>,
+}
+
+/// A client's idempotency key for a submit: while it holds, submitting again under the same key
+/// returns the run first submitted with it (no second run), or
+/// [`Error::IdempotencyConflict`] when the request differs. Atomic with the submit: any number of
+/// concurrent submits under one key make one run.
+///
+/// The store keeps digests only: the SHA-256 of the key's scope and the key, and the SHA-256 of
+/// the request. A key holds for [`IdempotencyKey::kept_for`] after its run was submitted (on the
+/// store's clock); a submit under an older key releases it and makes a new run.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyKey {
+    /// SHA-256 (hex) of the scope and the key.
+    key: String,
+    /// SHA-256 (hex) of the request.
+    request: String,
+    /// How long the key holds.
+    #[serde(rename = "kept_for_s", with = "crate::serde_secs")]
+    kept_for: Duration,
+}
+
+impl IdempotencyKey {
+    /// The key `key` of a client in `scope` (e.g. the id of its API key: two clients' keys never
+    /// collide), for `request` (e.g. the request's target and body, or their digest), holding
+    /// for `kept_for`.
+    pub fn new(scope: &str, key: &str, request: &[u8], kept_for: Duration) -> Self {
+        let mut scoped = Sha256::new();
+        scoped.update((scope.len() as u64).to_le_bytes());
+        scoped.update(scope.as_bytes());
+        scoped.update(key.as_bytes());
+        IdempotencyKey {
+            key: hex::encode(scoped.finalize()),
+            request: hex::encode(Sha256::digest(request)),
+            kept_for,
+        }
+    }
+
+    /// The stored form of the key (a hex SHA-256).
+    pub fn digest(&self) -> &str {
+        &self.key
+    }
+
+    /// The stored form of the request (a hex SHA-256).
+    pub fn request_digest(&self) -> &str {
+        &self.request
+    }
+
+    /// How long the key holds after its run was submitted.
+    pub fn kept_for(&self) -> Duration {
+        self.kept_for
+    }
+}
+
+impl fmt::Debug for IdempotencyKey {
+    /// Digests only (the key itself is never kept).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IdempotencyKey")
+            .field("key_sha256", &self.key)
+            .field("request_sha256", &self.request)
+            .field("kept_for", &self.kept_for)
+            .finish()
+    }
 }
 
 impl NewRun {
@@ -112,6 +179,12 @@ impl NewRun {
     /// Submit the run with this id (see [`NewRun::id`]).
     pub fn with_id(mut self, id: RunId) -> Self {
         self.id = Some(id);
+        self
+    }
+
+    /// Submit the run at most once under `key` (see [`NewRun::idempotency`]).
+    pub fn with_idempotency(mut self, key: IdempotencyKey) -> Self {
+        self.idempotency = Some(key);
         self
     }
 
@@ -340,6 +413,21 @@ pub struct RunFilter {
     pub since: Option<DateTime<Utc>>,
     /// Only runs created before this instant.
     pub until: Option<DateTime<Utc>>,
+    /// Only ingestions into one of these datasets (runs whose `dataset` tag is one of them; an
+    /// empty list matches nothing).
+    pub datasets: Option<Vec<String>>,
+    /// Only runs listed after this one (newest first): the next page of a listing that ended
+    /// with it. A run id that is not in the store matches nothing.
+    pub after: Option<RunId>,
     /// At most this many (default 100).
     pub limit: Option<u32>,
+}
+
+/// A worker that recorded a sign of life (its loop, or a heartbeat of the run it holds).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerSeen {
+    /// The worker's name ([`WorkerOptions::id`](crate::run::WorkerOptions::id)).
+    pub id: String,
+    /// Its last sign of life, on the store's clock.
+    pub last_seen: DateTime<Utc>,
 }

@@ -39,29 +39,45 @@ impl RunStore {
         rows.into_iter().map(EventRow::into_record).collect()
     }
 
-    /// Runs, newest first.
+    /// Runs, newest first (by submit time, then id).
     pub async fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>> {
+        // The datasets are bound one by one ($7, $8, ...): a list parameter differs by backend.
+        let datasets = match &filter.datasets {
+            None => String::new(),
+            Some(names) if names.is_empty() => " AND 1 = 0".to_owned(),
+            Some(names) => {
+                let params: Vec<String> = (0..names.len()).map(|i| format!("${}", i + 7)).collect();
+                format!(" AND r.dataset IN ({})", params.join(", "))
+            }
+        };
         let sql = format!(
             "SELECT {RUN_COLUMNS} FROM runs r WHERE (CAST($1 AS TEXT) IS NULL OR state = CAST($1 AS TEXT)) \
              AND (CAST($2 AS BIGINT) IS NULL OR created_at >= CAST($2 AS BIGINT)) \
              AND (CAST($3 AS BIGINT) IS NULL OR created_at < CAST($3 AS BIGINT)) \
              AND (CAST($4 AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM run_events e \
                   WHERE e.run_id = r.id AND e.asset = CAST($4 AS TEXT))) \
+             AND (CAST($6 AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM runs c \
+                  WHERE c.id = CAST($6 AS TEXT) AND (r.created_at < c.created_at \
+                  OR (r.created_at = c.created_at AND r.id < c.id)))){datasets} \
              ORDER BY created_at DESC, id DESC LIMIT $5"
         );
         let state = filter.state.map(|s| s.as_str());
         let asset = filter.asset.as_ref().map(ToString::to_string);
+        let after = filter.after.map(|id| id.to_string());
         let limit = i64::from(filter.limit.unwrap_or(100));
+        let names = filter.datasets.as_deref().unwrap_or_default();
         let rows: Vec<RunRow> = on_pool!(self, pool => {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .bind(state)
                 .bind(filter.since.map(millis))
                 .bind(filter.until.map(millis))
                 .bind(&asset)
                 .bind(limit)
-                .fetch_all(pool)
-                .await
-                .map_err(db("listing runs"))?
+                .bind(&after);
+            for name in names {
+                query = query.bind(name);
+            }
+            query.fetch_all(pool).await.map_err(db("listing runs"))?
         });
         rows.into_iter().map(RunRow::into_record).collect()
     }
