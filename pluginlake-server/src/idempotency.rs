@@ -53,12 +53,15 @@ pub(crate) fn key(
     IdempotencyKey::new(api_key_id, key, &request.finalize(), kept_for)
 }
 
-/// The answer to a key reused for another request.
-pub(crate) fn conflict() -> Problem {
-    Problem::new(
-        StatusCode::CONFLICT,
-        "idempotency-conflict",
-        "this Idempotency-Key was used with another body or dataset: use a new key for a new \
-         request",
-    )
+/// The answer to a failed idempotent submit: 409 when the key was used for another request.
+pub(crate) fn problem(e: pluginlake::Error) -> Problem {
+    match e {
+        pluginlake::Error::IdempotencyConflict { .. } => Problem::new(
+            StatusCode::CONFLICT,
+            "idempotency-conflict",
+            "this Idempotency-Key was used with another body or dataset: use a new key for a new \
+             request",
+        ),
+        e => Problem::from(e),
+    }
 }

@@ -11,7 +11,6 @@ use axum::Extension;
 use http_body_util::BodyExt;
 use pluginlake::ingest::{Checked, Format};
 use pluginlake::run::{IdempotencyKey, RunId, RunRecord};
-use pluginlake::Error;
 use serde::Serialize;
 
 use crate::caller::Caller;
@@ -25,6 +24,8 @@ struct AcceptedBody<'a> {
     tracking_id: RunId,
     status_url: &'a str,
     dataset: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resubmitted_from: Option<RunId>,
 }
 
 pub(crate) fn status_url(prefix: &str, id: RunId) -> String {
@@ -46,12 +47,20 @@ pub(crate) fn prefix_of(request: &Request) -> String {
         .to_owned()
 }
 
-fn accepted(prefix: &str, tracking_id: RunId, dataset: &str) -> Response {
+/// 202 with the tracking id and the status URL (also as `Location`); a re-submission names
+/// the ingestion it runs again.
+pub(crate) fn accepted(
+    prefix: &str,
+    tracking_id: RunId,
+    dataset: &str,
+    resubmitted_from: Option<RunId>,
+) -> Response {
     let url = status_url(prefix, tracking_id);
     let body = AcceptedBody {
         tracking_id,
         status_url: &url,
         dataset,
+        resubmitted_from,
     };
     let mut response = (StatusCode::ACCEPTED, axum::Json(body)).into_response();
     if let Ok(v) = HeaderValue::from_str(&url) {
@@ -131,7 +140,7 @@ pub(crate) async fn ingest(
 fn replayed(prefix: &str, run: &RunRecord, dataset: &str, decision: &mut Decision) -> Response {
     decision.tracking_id = Some(run.id);
     decision.outcome = "replayed";
-    accepted(prefix, run.id, dataset)
+    accepted(prefix, run.id, dataset, None)
 }
 
 /// The run an idempotency key already has, or 409 when it was for another request.
@@ -140,11 +149,11 @@ async fn earlier(
     key: Option<&IdempotencyKey>,
 ) -> Result<Option<RunRecord>, Problem> {
     let Some(key) = key else { return Ok(None) };
-    match state.store().idempotent(key).await {
-        Ok(run) => Ok(run),
-        Err(Error::IdempotencyConflict { .. }) => Err(crate::idempotency::conflict()),
-        Err(e) => Err(Problem::from(e)),
-    }
+    state
+        .store()
+        .idempotent(key)
+        .await
+        .map_err(crate::idempotency::problem)
 }
 
 async fn ingest_inner(
@@ -260,10 +269,7 @@ async fn ingest_inner(
             idempotency,
         )
         .await
-        .map_err(|e| match e {
-            Error::IdempotencyConflict { .. } => crate::idempotency::conflict(),
-            e => Problem::from(e),
-        })?;
+        .map_err(crate::idempotency::problem)?;
     if run.id != id {
         // A concurrent request with the same key and body was accepted first.
         return Ok(replayed(&prefix, &run, dataset.name(), decision));
@@ -276,5 +282,5 @@ async fn ingest_inner(
         "ingestion accepted"
     );
     decision.tracking_id = Some(id);
-    Ok(accepted(&prefix, id, dataset.name()))
+    Ok(accepted(&prefix, id, dataset.name(), None))
 }

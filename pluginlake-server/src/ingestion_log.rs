@@ -1,6 +1,6 @@
 //! The ingestion log: one JSONL line per phase-1 decision on `POST /ingest/{dataset}` (the
-//! handler's answers, and the 401 and 429 answers of authentication), in the file of its UTC
-//! day. Key ids only, never keys.
+//! handler's answers, and the 401 and 429 answers of authentication) and per re-submission, in
+//! the file of its UTC day. Key ids only, never keys.
 
 use pluginlake::run::RunId;
 use serde::Serialize;
@@ -22,6 +22,8 @@ pub(crate) struct Decision {
     pub(crate) status: u16,
     pub(crate) error_count: usize,
     pub(crate) duration_ms: f64,
+    /// The failed ingestion a re-submission runs again.
+    pub(crate) resubmitted_from: Option<RunId>,
 }
 
 impl Decision {
@@ -39,6 +41,7 @@ impl Decision {
             status: 202,
             error_count: 0,
             duration_ms: 0.0,
+            resubmitted_from: None,
         }
     }
 

@@ -60,6 +60,15 @@ impl Problem {
         }
     }
 
+    /// 404 for a tracking id no ingestion has (or that is no run id at all).
+    pub(crate) fn unknown_tracking_id() -> Self {
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            "unknown-tracking-id",
+            "no ingestion has this tracking id",
+        )
+    }
+
     /// Ask the client to retry after `seconds`.
     pub fn retry_after(mut self, seconds: u64) -> Self {
         self.retry_after = Some(seconds.max(1));

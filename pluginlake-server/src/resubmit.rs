@@ -6,40 +6,17 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use axum::extract::{Path, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use pluginlake::run::RunId;
 use pluginlake::ErrorKind;
-use serde::Serialize;
 
 use crate::caller::Caller;
-use crate::ingest::{prefix_of, status_url};
+use crate::ingest::{accepted, prefix_of};
+use crate::ingestion_log::Decision;
 use crate::problem::Problem;
 use crate::state::ServerState;
-
-/// The body of a 202.
-#[derive(Debug, Serialize)]
-struct Resubmitted<'a> {
-    tracking_id: RunId,
-    status_url: &'a str,
-    dataset: Option<&'a str>,
-    resubmitted_from: RunId,
-}
-
-/// The ingestion log's line for a re-submission.
-#[derive(Debug, Serialize)]
-struct Decision<'a> {
-    time: chrono::DateTime<chrono::Utc>,
-    request_id: Option<&'a str>,
-    tracking_id: RunId,
-    resubmitted_from: RunId,
-    dataset: Option<&'a str>,
-    key_id: &'a str,
-    outcome: &'static str,
-    status: u16,
-    duration_ms: f64,
-}
 
 /// `POST /ingest/{tracking_id}/resubmit`.
 pub(crate) async fn resubmit(
@@ -76,13 +53,7 @@ async fn resubmit_inner(
             ),
         ));
     }
-    let not_found = || {
-        Problem::new(
-            StatusCode::NOT_FOUND,
-            "unknown-tracking-id",
-            "no ingestion has this tracking id",
-        )
-    };
+    let not_found = Problem::unknown_tracking_id;
     let failed: RunId = id.parse().map_err(|_| not_found())?;
     let mut tags = BTreeMap::new();
     tags.insert("resubmitted_by".to_owned(), key.id.clone());
@@ -107,36 +78,13 @@ async fn resubmit_inner(
     let dataset = run
         .tags
         .get(pluginlake::ingest::tags::DATASET)
-        .map(String::as_str);
-    let url = status_url(prefix, run.id);
+        .map_or("", String::as_str);
     tracing::info!(tracking_id = %run.id, resubmitted_from = %failed, "ingestion re-submitted");
-    if let Some(log) = state.ingestion_log().cloned() {
-        let line = Decision {
-            time: chrono::Utc::now(),
-            request_id: request_id.as_deref(),
-            tracking_id: run.id,
-            resubmitted_from: failed,
-            dataset,
-            key_id: &key.id,
-            outcome: "resubmitted",
-            status: 202,
-            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
-        };
-        let (time, line) = (line.time, serde_json::to_value(&line).unwrap_or_default());
-        let written = tokio::task::spawn_blocking(move || log.append(time, &line)).await;
-        if let Ok(Err(e)) = written {
-            tracing::warn!(error = %e, "writing the ingestion log failed");
-        }
-    }
-    let body = Resubmitted {
-        tracking_id: run.id,
-        status_url: &url,
-        dataset,
-        resubmitted_from: failed,
-    };
-    let mut response = (StatusCode::ACCEPTED, axum::Json(body)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&url) {
-        response.headers_mut().insert(header::LOCATION, v);
-    }
-    Ok(response)
+    let mut line = Decision::new(request_id, dataset, Some(&key.id));
+    line.tracking_id = Some(run.id);
+    line.resubmitted_from = Some(failed);
+    line.outcome = "resubmitted";
+    line.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    crate::ingestion_log::append(state, line).await;
+    Ok(accepted(prefix, run.id, dataset, Some(failed)))
 }

@@ -69,13 +69,7 @@ async fn status_inner(
     key: &crate::auth::ApiKey,
     id: &str,
 ) -> Result<Response, Problem> {
-    let not_found = || {
-        Problem::new(
-            StatusCode::NOT_FOUND,
-            "unknown-tracking-id",
-            "no ingestion has this tracking id",
-        )
-    };
+    let not_found = Problem::unknown_tracking_id;
     let Ok(id) = id.parse::<RunId>() else {
         return Err(not_found());
     };
